@@ -1,0 +1,1 @@
+//! IDL model to Rust source (placeholder: the codegen issue fills this in).

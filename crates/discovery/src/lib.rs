@@ -1,0 +1,1 @@
+//! ZooKeeper registry and watcher (placeholder: the discovery issue fills this in).

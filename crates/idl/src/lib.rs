@@ -1,0 +1,1 @@
+//! The svrkit JSON IDL (placeholder: the IDL issue fills this in).

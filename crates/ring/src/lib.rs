@@ -1,0 +1,1 @@
+//! Ketama ring and shard table (placeholder: the ring issue fills this in).

@@ -1,0 +1,1 @@
+//! Worker modes, supervisor, daemon, signals (placeholder: the worker issue fills this in).

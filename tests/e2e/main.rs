@@ -1,0 +1,1 @@
+//! One end-to-end test binary: every scenario runs over real sockets against real servers.

@@ -1,0 +1,109 @@
+//! `cargo xtask`: the project's automation, one binary behind a cargo alias.
+//!
+//! - `cargo xtask ci`: what CI runs — set-up, fmt check, clippy (warnings denied), the whole
+//!   test suite, rustdoc (warnings denied) and a short fuzz smoke run.
+//! - `cargo xtask test`: set-up, then the whole test suite.
+//! - `cargo xtask setup`: install what the suite needs when it is missing (Python's
+//!   `msgpack` and `kazoo` for interop tests, Debian's ZooKeeper for discovery tests).
+//! - `cargo xtask fuzz [--seconds N]`: run every fuzz target for N seconds each.
+//! - `cargo xtask demo`: the project's main job, end to end.
+
+mod setup;
+#[cfg(test)]
+mod tidy;
+
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+use xshell::{cmd, Shell};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+    let task = args.first().map(String::as_str).unwrap_or("help");
+    let rest = &args[args.len().min(1)..];
+    match task {
+        "ci" => ci(&sh),
+        "test" => test(&sh),
+        "setup" => setup::run(&sh),
+        "fuzz" => fuzz(&sh, seconds_flag(rest, 30)?),
+        "demo" => demo(&sh),
+        "help" | "-h" | "--help" => {
+            println!("{}", HELP);
+            Ok(())
+        }
+        other => bail!("unknown task `{other}`\n\n{HELP}"),
+    }
+}
+
+const HELP: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  ci                 set-up, fmt check, clippy -D warnings, tests, rustdoc -D warnings, fuzz smoke
+  test               set-up, then the whole test suite
+  setup              install what the tests need (pip msgpack/kazoo, apt zookeeper) if missing
+  fuzz [--seconds N] run each fuzz target for N seconds (default 30)
+  demo               the main job, end to end";
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn seconds_flag(rest: &[String], default: u64) -> Result<u64> {
+    match rest {
+        [] => Ok(default),
+        [flag, n] if flag == "--seconds" => Ok(n.parse()?),
+        _ => bail!("expected `--seconds N`, got {rest:?}"),
+    }
+}
+
+fn ci(sh: &Shell) -> Result<()> {
+    setup::run(sh)?;
+    cmd!(sh, "cargo fmt --all -- --check").run()?;
+    cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?;
+    run_tests(sh)?;
+    {
+        let _env = sh.push_env("RUSTDOCFLAGS", "-D warnings");
+        cmd!(sh, "cargo doc --workspace --no-deps --locked").run()?;
+    }
+    fuzz(sh, 10)?;
+    println!("xtask ci: all checks passed");
+    Ok(())
+}
+
+fn test(sh: &Shell) -> Result<()> {
+    setup::run(sh)?;
+    run_tests(sh)
+}
+
+fn run_tests(sh: &Shell) -> Result<()> {
+    cmd!(sh, "cargo test --workspace --locked --no-fail-fast").run()?;
+    Ok(())
+}
+
+/// Every fuzz target, briefly. cargo-fuzz needs nightly flags; the stable toolchain accepts
+/// them with RUSTC_BOOTSTRAP=1.
+fn fuzz(sh: &Shell, seconds: u64) -> Result<()> {
+    setup::cargo_fuzz(sh)?;
+    let _boot = sh.push_env("RUSTC_BOOTSTRAP", "1");
+    let _dir = sh.push_dir("fuzz");
+    let targets = cmd!(sh, "cargo fuzz list").read()?;
+    let max_time = format!("-max_total_time={seconds}");
+    for target in targets.lines().map(str::trim).filter(|t| !t.is_empty()) {
+        let seeds = format!("seeds/{target}");
+        let corpus = format!("corpus/{target}");
+        sh.create_dir(&corpus)?;
+        let mut dirs = vec![corpus];
+        if sh.path_exists(&seeds) {
+            dirs.push(seeds);
+        }
+        cmd!(sh, "cargo fuzz run {target} {dirs...} -- {max_time} -rss_limit_mb=2048").run()?;
+    }
+    Ok(())
+}
+
+fn demo(sh: &Shell) -> Result<()> {
+    cmd!(sh, "cargo run --release --quiet -p svrkit-codec --example demo").run()?;
+    Ok(())
+}
