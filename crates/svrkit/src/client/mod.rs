@@ -1,0 +1,1 @@
+//! The msgpack-rpc client: multiplexed connections, routing, failover.

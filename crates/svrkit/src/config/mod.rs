@@ -1,0 +1,1 @@
+//! Parsed, validated INI configuration of servers and clients (seed formats).

@@ -1,0 +1,1 @@
+//! The msgpack-rpc server: dispatcher, worker modes, graceful stop.
