@@ -1,1 +1,8 @@
-//! TCP / Unix transports on smol (placeholder: the runtime issue fills this in).
+//! TCP and Unix-socket transports on smol for msgpack-rpc: listeners, connectors, framed
+//! reading, a batching writer and the accept policy.
+
+mod addr;
+mod error;
+
+pub use addr::{Addr, AllowList, IpNet};
+pub use error::TransportError;
