@@ -1,1 +1,185 @@
-//! msgpack-rpc messages and stream framing (placeholder: the codec issue fills this in).
+//! msgpack-rpc messages and stream framing: a zero-copy streaming decoder and a batching
+//! encoder. No I/O.
+//!
+//! # Messages
+//!
+//! The [msgpack-rpc spec](https://github.com/msgpack-rpc/msgpack-rpc/blob/master/spec.md)
+//! over a byte stream with no extra framing: a request is `[0, msgid, method, params]`, a
+//! response `[1, msgid, error, result]`, a notification `[2, method, params]`. `msgid` is a
+//! `u32` (peers use the whole range). [`Message`] borrows the method name and the
+//! params/result ([`RawValue`]) from the caller's buffer.
+//!
+//! # Finding frames: a header scan, not a value tree
+//!
+//! A msgpack stream carries no length prefix; a message ends where its top-level array's
+//! last element ends. [`Decoder`] finds that point by reading **headers only**: an array
+//! header says "n values follow", a str/bin/ext header says "n bytes follow", and a scalar's
+//! size is in its marker. A small stack of "values still to come" per open container is all
+//! the state there is, so the scan never builds a value, never allocates per message, and
+//! keeps its place between calls: a large frame trickling in is scanned once, its payloads
+//! jumped over even before they arrive. Any split of the stream (one byte at a time
+//! included) yields the same messages.
+//!
+//! # Hostile input
+//!
+//! - A frame larger than [`Limits::max_frame`] is rejected as soon as a header makes it so
+//!   (a str32 claiming 4 GiB fails on its 5 header bytes), before the payload is buffered.
+//!   An array or map claiming `n` elements counts as at least `n` bytes.
+//! - Peer-claimed lengths are never used to pre-allocate: the scan only does arithmetic with
+//!   them, and the deserializer caps serde's size hints by the bytes actually present.
+//! - Nesting is bounded by [`Limits::max_depth`].
+//! - Any byte sequence yields a message, "need more", a [`MessageError`] (a well-formed value
+//!   that is not a valid message: the stream stays in sync and the server answers it) or a
+//!   [`FrameError`] (the stream is broken: close the connection). Never a panic. Errors name
+//!   the stream byte offset; [`MessageError::msgid`] gives the id to answer with.
+//!
+//! # Borrowed params and typed values
+//!
+//! Params and results are [`RawValue`]s: the bytes of one checked msgpack value, borrowed
+//! from the connection buffer. [`RawValue::deserialize`] reads them straight into typed
+//! values with serde (borrowing `&str`/`&[u8]` where the type allows). The deserializer is
+//! this crate's own, compatible with what rmp-serde writes, and tolerant where real peers
+//! need it: strings sent as bin (valid UTF-8), any integer encoding that fits, int map keys,
+//! and protos that grew (below). Values go out through rmp-serde with structs as arrays.
+//!
+//! # Protos as arrays
+//!
+//! A proto is a msgpack **array** of its fields in IDL order. So that a proto can grow by
+//! appending fields, a decoder accepts missing trailing fields (defaults) and ignores extra
+//! trailing ones. rmp-serde alone does neither: a missing field is an `invalid length` error
+//! unless the struct has `#[serde(default)]`, and an extra element is a `LengthMismatch`
+//! error whatever the attributes. [`RawValue::deserialize`] skips extra trailing elements of
+//! any struct, so generated code needs only this pattern:
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use std::collections::BTreeMap;
+//!
+//! // The recommended attribute set for a generated proto:
+//! // - `Default` + `#[serde(default)]`: missing trailing fields take their default;
+//! // - no `skip_serializing_if`, `flatten` or `tag`: fields are positional.
+//! #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+//! #[serde(default)]
+//! pub struct Echomsg {
+//!     pub my_string: String,
+//!     pub vec_int: Vec<i64>,
+//!     pub dict_string: BTreeMap<i64, String>,
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use svrkit_codec::{encode_value, RawValue};
+//!
+//! // An older peer sends only the first field: ["hi"].
+//! let old = RawValue::from_slice(&[0x91, 0xa2, b'h', b'i'])?;
+//! let msg: Echomsg = old.deserialize()?;
+//! assert_eq!(msg, Echomsg { my_string: "hi".into(), ..Default::default() });
+//!
+//! // A newer peer appends a field: ["hi", [1], {}, true] -> the `true` is skipped.
+//! let new = RawValue::from_slice(&[0x94, 0xa2, b'h', b'i', 0x91, 0x01, 0x80, 0xc3])?;
+//! let msg: Echomsg = new.deserialize()?;
+//! assert_eq!(msg.vec_int, [1]);
+//!
+//! // Going out, a struct is an array of its fields.
+//! let mut buf = Vec::new();
+//! encode_value(&mut buf, &msg)?;
+//! assert_eq!(buf[0], 0x93);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Tuples (e.g. dialect-001 params decoded as `(i64, String)`) stay strict: a wrong
+//! element count is an error, which a server reports as invalid params.
+//!
+//! # Errors on the wire
+//!
+//! [`encode_error`] writes the error slot as `[code, "message"]` ([`RpcError`], codes in
+//! [`codes`]). [`RpcError::from_raw`] reads any incoming shape (string, array, map...) as a
+//! code and a message.
+//!
+//! # Encoding
+//!
+//! The `encode_*` functions append to a caller-owned `Vec<u8>`, so many messages batch
+//! into one write and the buffer is reused. Strings go out as msgpack str (str8 included);
+//! on an error the buffer is truncated back to where it was.
+//!
+//! # Example
+//!
+//! ```
+//! use svrkit_codec::{encode_request, encode_response, Decoder, Limits, Message};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A client batches two calls into one buffer.
+//! let mut wire = Vec::new();
+//! encode_request(&mut wire, 7, "add", &(1, 2))?;
+//! encode_request(&mut wire, 8, "add", &(3, 4))?;
+//!
+//! // The server decodes them from whatever pieces arrive.
+//! let mut decoder = Decoder::new(Limits::default());
+//! let mut replies = Vec::new();
+//! let mut buf = Vec::new();
+//! for chunk in wire.chunks(5) {
+//!     buf.extend_from_slice(chunk);
+//!     let mut start = 0;
+//!     while let Some(decoded) = decoder.decode(&buf[start..])? {
+//!         start += decoded.len;
+//!         if let Ok(Message::Request { msgid, method: "add", params }) = decoded.message {
+//!             let (a, b): (i64, i64) = params.deserialize()?;
+//!             encode_response(&mut replies, msgid, &(a + b))?;
+//!         }
+//!     }
+//!     buf.drain(..start); // keep the unconsumed bytes at the front
+//! }
+//!
+//! // The client reads the answers.
+//! let mut decoder = Decoder::default();
+//! let first = decoder.decode(&replies)?.expect("a whole response");
+//! let Ok(Message::Response { msgid: 7, error: None, result }) = first.message else {
+//!     panic!("unexpected {:?}", first.message)
+//! };
+//! assert_eq!(result.deserialize::<i64>()?, 3);
+//! # Ok(())
+//! # }
+//! ```
+
+mod de;
+mod decode;
+mod encode;
+mod error;
+mod raw;
+mod rpc_error;
+mod scan;
+
+pub use decode::{Decoded, Decoder, Message};
+pub use encode::{
+    encode_error, encode_notification, encode_notification_raw, encode_reply_raw, encode_request,
+    encode_request_raw, encode_response, encode_response_raw, encode_value,
+};
+pub use error::{EncodeError, FrameError, MessageError, MessageKind, ValueError};
+pub use raw::{Items, RawValue};
+pub use rpc_error::{codes, RpcError};
+
+/// Default largest frame (one message), in bytes: 16 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
+/// Default deepest nesting of arrays and maps in a message (the message array included).
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+
+/// What a [`Decoder`] accepts from a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame (one whole message), in bytes.
+    pub max_frame: usize,
+    /// Deepest nesting of arrays and maps, the message array counting as 1.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_frame: DEFAULT_MAX_FRAME, max_depth: DEFAULT_MAX_DEPTH }
+    }
+}
+
+/// Deserializes one msgpack value from `bytes` (which must hold exactly that value); see
+/// [`RawValue::deserialize`].
+pub fn from_slice<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ValueError> {
+    RawValue::from_slice(bytes)?.deserialize()
+}

@@ -1,0 +1,250 @@
+//! msgpack header scanning: value boundaries found from headers alone, never a value tree.
+//!
+//! Two scanners live here. [`FrameScanner`] is the resumable one the stream decoder uses:
+//! it checks limits as it goes and keeps its place between calls, so a frame that
+//! trickles in is scanned once. [`skip`] walks one value of an already complete buffer
+//! with a single counter (no stack, no recursion); the message parser and the serde
+//! deserializer use it.
+
+use crate::{FrameError, Limits, ValueError};
+
+/// What a msgpack header says about the value it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A value whose whole size is the header length (nil, bool, numbers).
+    Scalar,
+    /// `n` bytes of payload follow the header (str, bin, ext).
+    Blob,
+    /// `n` values follow.
+    Array,
+    /// `n` key/value pairs follow.
+    Map,
+}
+
+/// Header length (marker byte included) for a marker, or 0 for the reserved byte 0xc1.
+#[inline]
+pub(crate) const fn head_len(marker: u8) -> usize {
+    match marker {
+        0x00..=0x7f | 0x80..=0x8f | 0x90..=0x9f | 0xa0..=0xbf | 0xe0..=0xff => 1,
+        0xc0 | 0xc2 | 0xc3 => 1,
+        0xc1 => 0,
+        0xc4 | 0xd9 => 2,               // bin8, str8
+        0xc5 | 0xda | 0xdc | 0xde => 3, // bin16, str16, array16, map16
+        0xc6 | 0xdb | 0xdd | 0xdf => 5, // bin32, str32, array32, map32
+        0xc7 => 3,                      // ext8: len u8 + type
+        0xc8 => 4,                      // ext16: len u16 + type
+        0xc9 => 6,                      // ext32: len u32 + type
+        0xca => 5,                      // f32
+        0xcb => 9,                      // f64
+        0xcc | 0xd0 => 2,               // u8, i8
+        0xcd | 0xd1 => 3,               // u16, i16
+        0xce | 0xd2 => 5,               // u32, i32
+        0xcf | 0xd3 => 9,               // u64, i64
+        0xd4 => 2,                      // fixext1: type byte, then 1 byte
+        0xd5 => 2,                      // fixext2
+        0xd6 => 2,                      // fixext4
+        0xd7 => 2,                      // fixext8
+        0xd8 => 2,                      // fixext16
+    }
+}
+
+/// Decodes a header whose `head_len(h[0])` bytes are all present in `h`.
+/// Returns the kind and its count (payload bytes for blobs, elements for arrays, pairs
+/// for maps; 0 for scalars). `h[0]` must not be 0xc1.
+#[inline]
+pub(crate) fn head(h: &[u8]) -> (Kind, u32) {
+    let b = |i: usize| u32::from(h.get(i).copied().unwrap_or(0));
+    let be16 = || (b(1) << 8) | b(2);
+    let be32 = || (b(1) << 24) | (b(2) << 16) | (b(3) << 8) | b(4);
+    match h.first().copied().unwrap_or(0xc0) {
+        m @ 0x80..=0x8f => (Kind::Map, u32::from(m & 0x0f)),
+        m @ 0x90..=0x9f => (Kind::Array, u32::from(m & 0x0f)),
+        m @ 0xa0..=0xbf => (Kind::Blob, u32::from(m & 0x1f)),
+        0xc4 | 0xd9 | 0xc7 => (Kind::Blob, b(1)),
+        0xc5 | 0xda | 0xc8 => (Kind::Blob, be16()),
+        0xc6 | 0xdb | 0xc9 => (Kind::Blob, be32()),
+        0xd4 => (Kind::Blob, 1),
+        0xd5 => (Kind::Blob, 2),
+        0xd6 => (Kind::Blob, 4),
+        0xd7 => (Kind::Blob, 8),
+        0xd8 => (Kind::Blob, 16),
+        0xdc => (Kind::Array, be16()),
+        0xdd => (Kind::Array, be32()),
+        0xde => (Kind::Map, be16()),
+        0xdf => (Kind::Map, be32()),
+        _ => (Kind::Scalar, 0),
+    }
+}
+
+/// The end (exclusive) of the value starting at `pos` in a complete buffer, or `None` if
+/// the buffer ends first or holds the reserved marker 0xc1.
+///
+/// One counter of values still to walk replaces a stack: an array adds its length, a map
+/// twice its length. Lengths are never trusted for anything but arithmetic.
+pub(crate) fn skip(buf: &[u8], mut pos: usize) -> Option<usize> {
+    let mut left: u64 = 1;
+    while left > 0 {
+        let marker = *buf.get(pos)?;
+        // Fast path for the common one-byte values.
+        if marker <= 0x7f || marker >= 0xe0 {
+            pos += 1;
+            left -= 1;
+            continue;
+        }
+        let hl = head_len(marker);
+        if hl == 0 {
+            return None;
+        }
+        let h = buf.get(pos..pos.checked_add(hl)?)?;
+        let (kind, n) = head(h);
+        pos += hl;
+        left -= 1;
+        match kind {
+            Kind::Scalar => {}
+            Kind::Blob => {
+                pos = pos.checked_add(n as usize)?;
+                if pos > buf.len() {
+                    return None;
+                }
+            }
+            Kind::Array => left += u64::from(n),
+            Kind::Map => left += 2 * u64::from(n),
+        }
+        // Every remaining value needs at least one byte: a cheap bound that also stops
+        // absurd claimed counts early.
+        if left > (buf.len() - pos) as u64 {
+            return None;
+        }
+    }
+    Some(pos)
+}
+
+/// Resumable frame scanner: walks headers of the frame at the front of a buffer.
+///
+/// Between calls it remembers where the next header starts and how many values each open
+/// container still holds, so when the caller comes back with the same bytes plus more, the
+/// scan continues where it stopped. Payloads (str/bin/ext) are jumped over, even before
+/// they have fully arrived.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FrameScanner {
+    /// Offset (from the frame start) of the next header to read, or the frame end once
+    /// `done`.
+    pos: usize,
+    /// Values still expected in each open container, innermost last.
+    stack: Vec<u64>,
+    /// The frame is complete (its end is `pos`), possibly waiting for payload bytes.
+    done: bool,
+}
+
+impl FrameScanner {
+    /// Forgets the current frame (after it was handed out, or to start over).
+    #[inline]
+    pub(crate) fn reset(&mut self) {
+        self.pos = 0;
+        self.stack.clear();
+        self.done = false;
+    }
+
+    /// Scans the frame at the front of `buf`. `Ok(Some(len))`: the first `len` bytes are one
+    /// complete msgpack value. `Ok(None)`: more bytes are needed. `base` is the stream offset
+    /// of `buf[0]`, used in errors.
+    pub(crate) fn scan(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+        base: u64,
+    ) -> Result<Option<usize>, FrameError> {
+        loop {
+            if self.done {
+                return Ok((buf.len() >= self.pos).then_some(self.pos));
+            }
+            let pos = self.pos;
+            let Some(&marker) = buf.get(pos) else {
+                return Ok(None);
+            };
+            let hl = head_len(marker);
+            if hl == 0 {
+                return Err(FrameError::Malformed { offset: base + pos as u64, byte: marker });
+            }
+            let head_end = pos + hl;
+            let Some(h) = buf.get(pos..head_end) else {
+                // The header itself is incomplete; it can still be too big for the frame.
+                if head_end > limits.max_frame {
+                    return Err(too_large(base, pos, head_end as u64, limits));
+                }
+                return Ok(None);
+            };
+            let (kind, n) = head(h);
+            let n = u64::from(n);
+            // The least the frame can end at, given what this header claims.
+            let claimed_end = head_end as u64
+                + match kind {
+                    Kind::Scalar => 0,
+                    Kind::Blob | Kind::Array => n,
+                    Kind::Map => 2 * n,
+                };
+            if claimed_end > limits.max_frame as u64 {
+                return Err(too_large(base, pos, claimed_end, limits));
+            }
+            match kind {
+                Kind::Array | Kind::Map => {
+                    if self.stack.len() >= limits.max_depth {
+                        return Err(FrameError::TooDeep {
+                            offset: base + pos as u64,
+                            max_depth: limits.max_depth,
+                        });
+                    }
+                    self.pos = head_end;
+                    if n > 0 {
+                        self.stack.push(if kind == Kind::Map { 2 * n } else { n });
+                        continue;
+                    }
+                }
+                // claimed_end <= max_frame <= usize::MAX, so the cast is lossless.
+                Kind::Blob | Kind::Scalar => self.pos = claimed_end as usize,
+            }
+            // A value just ended: close every container it completes.
+            loop {
+                match self.stack.last_mut() {
+                    None => {
+                        self.done = true;
+                        break;
+                    }
+                    Some(left) => {
+                        *left -= 1;
+                        if *left > 0 {
+                            break;
+                        }
+                        self.stack.pop();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn too_large(base: u64, pos: usize, size: u64, limits: &Limits) -> FrameError {
+    FrameError::TooLarge {
+        offset: base + pos as u64,
+        frame: base,
+        size,
+        max_frame: limits.max_frame,
+    }
+}
+
+/// Checks that `bytes` is exactly one complete msgpack value within `limits`.
+pub(crate) fn validate_one(bytes: &[u8], limits: &Limits) -> Result<(), ValueError> {
+    let mut scanner = FrameScanner::default();
+    match scanner.scan(bytes, limits, 0) {
+        Ok(Some(len)) if len == bytes.len() => Ok(()),
+        Ok(Some(len)) => Err(ValueError::new(
+            Some(len),
+            format!("{} trailing bytes after one complete msgpack value", bytes.len() - len),
+        )),
+        Ok(None) => Err(ValueError::new(
+            Some(bytes.len()),
+            "truncated msgpack value: the input ends before the value does".to_string(),
+        )),
+        Err(e) => Err(ValueError::new(usize::try_from(e.offset()).ok(), e.to_string())),
+    }
+}
