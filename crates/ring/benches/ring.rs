@@ -6,9 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use svrkit_ring::{key_hash, Ring, ShardEntry, ShardTable};
 
 fn nodes(n: usize) -> Vec<(String, u32)> {
-    (0..n)
-        .map(|i| (format!("10.0.{}.{}:11211", i / 256, i % 256), 1 + (i % 4) as u32))
-        .collect()
+    (0..n).map(|i| (format!("10.0.{}.{}:11211", i / 256, i % 256), 1 + (i % 4) as u32)).collect()
 }
 
 fn bench_ring(c: &mut Criterion) {
@@ -16,9 +14,7 @@ fn bench_ring(c: &mut Criterion) {
     let keys: Vec<String> = (0..1024).map(|i| format!("user:{i}")).collect();
     let hashes: Vec<u32> = keys.iter().map(key_hash).collect();
 
-    c.bench_function("build 100 nodes", |b| {
-        b.iter(|| Ring::new(black_box(list.clone())).unwrap())
-    });
+    c.bench_function("build 100 nodes", |b| b.iter(|| Ring::new(black_box(list.clone())).unwrap()));
 
     let mut ring = Ring::new(list.clone()).unwrap();
     let mut i = 0;
@@ -46,9 +42,7 @@ fn bench_ring(c: &mut Criterion) {
     c.bench_function("successors 100 nodes, first 3", |b| {
         b.iter(|| {
             i = (i + 1) % hashes.len();
-            ring.successors_hash(black_box(hashes[i]))
-                .take(3)
-                .fold(0, |a, n| a + n)
+            ring.successors_hash(black_box(hashes[i])).take(3).sum::<usize>()
         })
     });
 }

@@ -84,11 +84,7 @@ impl<T: AsRef<str>> Ring<T> {
     pub fn new(nodes: impl IntoIterator<Item = (T, u32)>) -> Result<Self, Error> {
         let nodes: Vec<Node<T>> = nodes
             .into_iter()
-            .map(|(value, weight)| Node {
-                value,
-                weight,
-                ejected: false,
-            })
+            .map(|(value, weight)| Node { value, weight, ejected: false })
             .collect();
         validate(&nodes)?;
         Ok(Self::build(nodes))
@@ -102,11 +98,7 @@ impl<T: AsRef<str>> Ring<T> {
     /// with equal weights unless the node count crosses a rounding step such as 61).
     pub fn add(&mut self, node: T, weight: u32) -> Result<usize, Error> {
         let mut nodes = std::mem::take(&mut self.nodes);
-        nodes.push(Node {
-            value: node,
-            weight,
-            ejected: false,
-        });
+        nodes.push(Node { value: node, weight, ejected: false });
         if let Err(error) = validate(&nodes) {
             nodes.pop();
             self.nodes = nodes;
@@ -138,10 +130,8 @@ impl<T: AsRef<str>> Ring<T> {
     /// Builds the continuum of a list that passed [`validate`].
     fn build(nodes: Vec<Node<T>>) -> Self {
         let total: u64 = nodes.iter().map(|n| u64::from(n.weight)).sum();
-        let counts: Vec<u32> = nodes
-            .iter()
-            .map(|n| digest_count(n.weight, total, nodes.len()))
-            .collect();
+        let counts: Vec<u32> =
+            nodes.iter().map(|n| digest_count(n.weight, total, nodes.len())).collect();
         let capacity = counts.iter().map(|&c| c as usize * 4).sum();
         let mut points: Vec<(u32, u32)> = Vec::with_capacity(capacity);
         let mut text = Vec::with_capacity(64);
@@ -182,17 +172,10 @@ fn validate<T: AsRef<str>>(nodes: &[Node<T>]) -> Result<(), Error> {
     for (index, node) in nodes.iter().enumerate() {
         let addr = node.value.as_ref();
         if node.weight == 0 {
-            return Err(Error::ZeroWeight {
-                node: addr.to_owned(),
-                index,
-            });
+            return Err(Error::ZeroWeight { node: addr.to_owned(), index });
         }
         if let Some(first) = seen.insert(addr, index) {
-            return Err(Error::DuplicateNode {
-                node: addr.to_owned(),
-                first,
-                second: index,
-            });
+            return Err(Error::DuplicateNode { node: addr.to_owned(), first, second: index });
         }
     }
     Ok(())
@@ -232,10 +215,7 @@ impl<T> Ring<T> {
     /// The ring points in ascending order, each with its node index, ejected nodes'
     /// points included: the continuum libketama builds for the same list.
     pub fn points(&self) -> impl ExactSizeIterator<Item = (u32, usize)> + '_ {
-        self.hashes
-            .iter()
-            .zip(&self.owners)
-            .map(|(&h, &o)| (h, o as usize))
+        self.hashes.iter().zip(&self.owners).map(|(&h, &o)| (h, o as usize))
     }
 
     /// Ejects the node at `index`: lookups skip its points, so its keys go to the next live
@@ -424,11 +404,7 @@ mod tests {
         Ring {
             nodes: ["a", "b", "c"]
                 .into_iter()
-                .map(|value| Node {
-                    value,
-                    weight: 1,
-                    ejected: false,
-                })
+                .map(|value| Node { value, weight: 1, ejected: false })
                 .collect(),
             hashes: vec![10, 20, 20, 30],
             owners: vec![0, 1, 2, 2],

@@ -193,53 +193,29 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::ZeroWeight { node, index } => write!(
-                f,
-                "ring node #{index} ({node}) has weight 0; weights must be at least 1"
-            ),
-            Error::DuplicateNode {
-                node,
-                first,
-                second,
-            } => write!(f, "ring node #{second} ({node}) duplicates node #{first}"),
+            Error::ZeroWeight { node, index } => {
+                write!(f, "ring node #{index} ({node}) has weight 0; weights must be at least 1")
+            }
+            Error::DuplicateNode { node, first, second } => {
+                write!(f, "ring node #{second} ({node}) duplicates node #{first}")
+            }
             Error::TooManyNodes { count } => {
                 write!(f, "{count} ring nodes is more than a ring can hold")
             }
             Error::ShardSumZero => write!(f, "shardsum=0: there must be at least one shard"),
-            Error::ShardRangeReversed {
-                section,
-                begin,
-                end,
-            } => write!(
-                f,
-                "[{section}] shardbegin={begin} is greater than shardend={end}"
-            ),
-            Error::ShardOutOfRange {
-                section,
-                end,
-                shardsum,
-            } => write!(
+            Error::ShardRangeReversed { section, begin, end } => {
+                write!(f, "[{section}] shardbegin={begin} is greater than shardend={end}")
+            }
+            Error::ShardOutOfRange { section, end, shardsum } => write!(
                 f,
                 "[{section}] shardend={end} is past the last shard {} (shardsum={shardsum})",
                 shardsum - 1
             ),
-            Error::ShardOverlap {
-                section,
-                begin,
-                other,
-                other_begin,
-                other_end,
-            } => write!(
+            Error::ShardOverlap { section, begin, other, other_begin, other_end } => write!(
                 f,
                 "[{section}] shardbegin={begin} overlaps [{other}] {other_begin}..{other_end}"
             ),
-            Error::ShardGap {
-                first,
-                last,
-                before,
-                after,
-                shardsum,
-            } => {
+            Error::ShardGap { first, last, before, after, shardsum } => {
                 if first == last {
                     write!(f, "shard {first} is not covered: ")?;
                 } else {
@@ -250,10 +226,9 @@ impl fmt::Display for Error {
                         f,
                         "[{b}] ends at shardend={end} and [{a}] begins at shardbegin={begin}"
                     ),
-                    (None, Some((a, begin))) => write!(
-                        f,
-                        "the lowest range, [{a}], begins at shardbegin={begin}"
-                    ),
+                    (None, Some((a, begin))) => {
+                        write!(f, "the lowest range, [{a}], begins at shardbegin={begin}")
+                    }
                     (Some((b, end)), None) => write!(
                         f,
                         "the highest range, [{b}], ends at shardend={end} (shardsum={shardsum})"

@@ -95,12 +95,7 @@ impl<T> ShardTable<T> {
             });
         }
         let begins = order.iter().map(|&i| entries[i].begin).collect();
-        Ok(ShardTable {
-            shardsum,
-            entries,
-            begins,
-            order,
-        })
+        Ok(ShardTable { shardsum, entries, begins, order })
     }
 
     /// The number of shards.
@@ -148,22 +143,13 @@ mod tests {
     use super::*;
 
     fn entry(section: &str, begin: u64, end: u64) -> ShardEntry<&'static str> {
-        ShardEntry {
-            section: section.to_owned(),
-            begin,
-            end,
-            primary: "p",
-            backup: None,
-        }
+        ShardEntry { section: section.to_owned(), begin, end, primary: "p", backup: None }
     }
 
     #[test]
     fn lookup_picks_the_range_of_id_mod_shardsum() {
-        let t = ShardTable::new(
-            1000,
-            vec![entry("server1", 500, 999), entry("server0", 0, 499)],
-        )
-        .unwrap();
+        let t = ShardTable::new(1000, vec![entry("server1", 500, 999), entry("server0", 0, 499)])
+            .unwrap();
         let cases = [
             (0, 1),
             (499, 1),
