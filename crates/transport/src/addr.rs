@@ -47,12 +47,10 @@ impl FromStr for Addr {
             }
             return Ok(Addr::Unix(PathBuf::from(path)));
         }
-        s.parse::<SocketAddr>()
-            .map(Addr::Tcp)
-            .map_err(|_| TransportError::Parse {
-                input: s.to_string(),
-                reason: "expected \"ip:port\", \"[ipv6]:port\" or \"unix:/path\"".into(),
-            })
+        s.parse::<SocketAddr>().map(Addr::Tcp).map_err(|_| TransportError::Parse {
+            input: s.to_string(),
+            reason: "expected \"ip:port\", \"[ipv6]:port\" or \"unix:/path\"".into(),
+        })
     }
 }
 

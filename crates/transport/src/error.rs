@@ -37,6 +37,13 @@ pub enum TransportError {
         /// The OS error.
         source: io::Error,
     },
+    /// The peer sent bytes that are not a msgpack stream (or a frame over `max_frame`).
+    Frame {
+        /// The peer.
+        peer: Addr,
+        /// What the decoder found.
+        source: svrkit_codec::FrameError,
+    },
     /// The peer closed the connection in the middle of a message.
     TruncatedFrame {
         /// The peer.
@@ -55,6 +62,9 @@ impl fmt::Display for TransportError {
                 write!(f, "cannot connect to {addr}: {source}")
             }
             TransportError::Io { peer, source } => write!(f, "connection {peer}: {source}"),
+            TransportError::Frame { peer, source } => {
+                write!(f, "connection {peer}: bad stream: {source}")
+            }
             TransportError::TruncatedFrame { peer, buffered } => write!(
                 f,
                 "connection {peer}: closed in the middle of a message ({buffered} bytes buffered)"
@@ -69,6 +79,7 @@ impl std::error::Error for TransportError {
             TransportError::Bind { source, .. }
             | TransportError::Connect { source, .. }
             | TransportError::Io { source, .. } => Some(source),
+            TransportError::Frame { source, .. } => Some(source),
             _ => None,
         }
     }
