@@ -1,1 +1,349 @@
 //! The msgpack-rpc client: multiplexed connections, routing, failover.
+//!
+//! # Design
+//!
+//! A [`Client`] holds a routing table built from a [`ClientConfig`] (the seed's
+//! `echo_cli.conf`): a ketama ring (`mode = hashring`) or a shard table
+//! (`mode = sharding`) over its servers. Each server has at most one connection, made on
+//! first use and remade after it breaks, and every call to that server is multiplexed on
+//! it: requests carry a u32 msgid (wrapping, never one still in flight), responses are
+//! matched to their calls by msgid and may come back in any order.
+//!
+//! There are no background I/O tasks. The futures of the calls in flight drive their
+//! connection themselves (see `conn.rs`): requests made in the same executor tick go out in
+//! one `write`, and one waiting call reads and dispatches the responses of all the others.
+//! With one call in flight no wake-up crosses threads, which on a two-core machine is most
+//! of a round trip's cost. It works on any executor, and [`BlockingClient`] simply
+//! `block_on`s the same futures on the calling thread. A call future that is created but
+//! not polled holds no lock; drop futures you no longer poll.
+//!
+//! # Failure and failover
+//!
+//! Each attempt is bounded by the call timeout (default 3 s, connecting included) and a
+//! call makes at most `retries` attempts (default 3). An attempt that fails because of the
+//! server — it refused or did not accept the connection, did not answer in time, or the
+//! connection broke with the call in flight — ejects the server and the call moves on to
+//! the next one: the next live node clockwise on the ring (the ring keeps an ejected node's
+//! weight, so no other key moves), or the shard's backup. Ejected servers are probed in the
+//! background every `probe_interval` with a request (any reply proves liveness) and
+//! readmitted when they answer. When every candidate is ejected the call still tries them,
+//! so it ends with a real result or error.
+//!
+//! Retrying after a timeout or a lost connection means the request may run twice:
+//! delivery is **at least once**, as with the seed's retries. A server's error reply
+//! ([`ClientError::Remote`]) is never retried, nor is a result that does not decode.
+//! Set `retries = 1` for at-most-once calls.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use svrkit::client::{Client, ClientError};
+//! use svrkit::config::ClientConfig;
+//!
+//! # smol::block_on(async {
+//! // A sharding client over two shard ranges, from the seed's INI format.
+//! let config = ClientConfig::from_str("echo_cli.conf", "
+//! [server]
+//! sum = 2
+//! mode = sharding
+//! shardsum = 1000
+//! timeout = 200ms
+//! [server0]
+//! ip = 127.0.0.1
+//! port = 1
+//! shardbegin = 0
+//! shardend = 499
+//! [server1]
+//! ip = 127.0.0.1
+//! port = 2
+//! shardbegin = 500
+//! shardend = 999
+//! ")?;
+//! let mut client = Client::new(config)?;
+//!
+//! // Sharding calls need an id...
+//! let err = client.call::<String>("echo", &("hi",)).await.unwrap_err();
+//! assert!(matches!(err, ClientError::NoNodeAvailable { .. }));
+//!
+//! // ...and nothing listens on ports 1 and 2: a typed error, not a hang.
+//! client.set_sharding_id(1234);
+//! let err = client.call::<String>("echo", &("hi",)).await.unwrap_err();
+//! assert!(matches!(err, ClientError::Connect { .. }), "{err}");
+//! # Ok::<(), ClientError>(())
+//! # }).unwrap();
+//! ```
+
+mod blocking;
+mod conn;
+mod error;
+mod probe;
+mod route;
+mod stream;
+
+pub use blocking::BlockingClient;
+pub use error::ClientError;
+pub use probe::PROBE_METHOD;
+pub use stream::Endpoint;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use svrkit_codec::RawValue;
+
+use crate::config::{ClientConfig, Routing};
+use conn::{CallError, StartError};
+use route::{Node, RouteKey, Topology};
+
+/// A routing msgpack-rpc client. Cheap to clone; clones share connections and routing
+/// state but each has its own default route key (see [`Client::set_key`]).
+#[derive(Clone, Debug)]
+pub struct Client {
+    shared: Arc<Shared>,
+    route: DefaultRoute,
+}
+
+#[derive(Clone, Debug)]
+enum DefaultRoute {
+    Any,
+    Key(Arc<[u8]>),
+    Shard(u64),
+}
+
+/// State shared by the clones of a client and its prober thread.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    topology: RwLock<Arc<Topology>>,
+    timeout: Duration,
+    retries: u32,
+    probe_interval: Duration,
+    round_robin: AtomicUsize,
+    prober_running: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn topology(&self) -> Arc<Topology> {
+        Arc::clone(&self.topology.read().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Client {
+    /// A client for `config`'s servers. Nothing connects until the first call.
+    ///
+    /// A `discovery` section is parsed but not acted on here: whatever discovers servers
+    /// feeds them to [`Client::set_nodes`].
+    pub fn new(config: ClientConfig) -> Result<Client, ClientError> {
+        let topology = match (&config.routing, &config.discovery) {
+            (Routing::Hashring(nodes), Some(_)) if nodes.is_empty() => Topology::empty(),
+            (Routing::Sharding(s), Some(_)) if s.shards.is_empty() => Topology::empty(),
+            (routing, _) => Topology::build(routing, None)?,
+        };
+        Ok(Client {
+            shared: Arc::new(Shared {
+                topology: RwLock::new(Arc::new(topology)),
+                timeout: config.timeout,
+                retries: config.retries.max(1),
+                probe_interval: config.probe_interval,
+                round_robin: AtomicUsize::new(0),
+                prober_running: AtomicBool::new(false),
+            }),
+            route: DefaultRoute::Any,
+        })
+    }
+
+    /// A client for the config file at `path` ([`ClientConfig::load`]).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Client, ClientError> {
+        Client::new(ClientConfig::load(path)?)
+    }
+
+    /// A client of one server with the default timeout and retries.
+    pub fn connect_to(endpoint: impl Into<Endpoint>) -> Client {
+        Client::new(ClientConfig::single(endpoint)).expect("a one-server hashring is valid")
+    }
+
+    /// Routes this handle's calls by `key` on the hash ring (the seed's
+    /// `Client(conf, key)`). In sharding mode an all-digits key is a shard id.
+    pub fn set_key(&mut self, key: impl AsRef<[u8]>) {
+        let key = key.as_ref();
+        self.route = match std::str::from_utf8(key).ok().and_then(|s| s.parse::<u64>().ok()) {
+            Some(id) if self.is_sharding() => DefaultRoute::Shard(id),
+            _ => DefaultRoute::Key(key.into()),
+        };
+    }
+
+    /// [`Client::set_key`], by value.
+    pub fn with_key(mut self, key: impl AsRef<[u8]>) -> Client {
+        self.set_key(key);
+        self
+    }
+
+    /// Routes this handle's calls to shard `id % shardsum` (sharding mode). In hashring
+    /// mode the id's decimal digits are the ring key.
+    pub fn set_sharding_id(&mut self, id: u64) {
+        self.route = DefaultRoute::Shard(id);
+    }
+
+    /// Replaces the server set (static config, discovery), rebuilding the ring or shard
+    /// table. Servers still listed keep their connection and ejection state; calls in
+    /// flight finish on the connections they use. An empty list makes calls fail with
+    /// [`ClientError::NoNodeAvailable`].
+    pub fn set_nodes(&self, routing: &Routing) -> Result<(), ClientError> {
+        let mut slot = self.shared.topology.write().unwrap_or_else(|p| p.into_inner());
+        let topology = match routing {
+            Routing::Hashring(nodes) if nodes.is_empty() => Topology::empty(),
+            Routing::Sharding(s) if s.shards.is_empty() => Topology::empty(),
+            routing => Topology::build(routing, Some(&slot))?,
+        };
+        *slot = Arc::new(topology);
+        Ok(())
+    }
+
+    /// The servers currently ejected (failed and not yet answering a probe).
+    pub fn ejected(&self) -> Vec<Endpoint> {
+        let topology = self.shared.topology();
+        topology.nodes.iter().filter(|n| n.is_ejected()).map(|n| n.endpoint.clone()).collect()
+    }
+
+    /// The per-attempt call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.shared.timeout
+    }
+
+    /// Calls `method` with `params` (a tuple or other sequence: the msgpack-rpc params
+    /// array) on the server this handle routes to, and decodes the result as `R`.
+    ///
+    /// ```no_run
+    /// # async fn f(client: svrkit::client::Client) -> Result<(), svrkit::client::ClientError> {
+    /// let sum: i64 = client.call("add", &(1, 2)).await?;
+    /// let echoed = client.call::<String>("echo", &("hi",)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn call<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &(impl Serialize + ?Sized),
+    ) -> Result<R, ClientError> {
+        match &self.route {
+            DefaultRoute::Any => self.call_routed(RouteKey::Any, method, params).await,
+            DefaultRoute::Key(key) => self.call_routed(RouteKey::Key(key), method, params).await,
+            DefaultRoute::Shard(id) => self.call_routed(RouteKey::Shard(*id), method, params).await,
+        }
+    }
+
+    /// [`Client::call`] routed by `key` on the hash ring.
+    pub async fn call_with_key<R: DeserializeOwned>(
+        &self,
+        key: impl AsRef<[u8]>,
+        method: &str,
+        params: &(impl Serialize + ?Sized),
+    ) -> Result<R, ClientError> {
+        self.call_routed(RouteKey::Key(key.as_ref()), method, params).await
+    }
+
+    /// [`Client::call`] routed to shard `id % shardsum`.
+    pub async fn call_with_shard<R: DeserializeOwned>(
+        &self,
+        id: u64,
+        method: &str,
+        params: &(impl Serialize + ?Sized),
+    ) -> Result<R, ClientError> {
+        self.call_routed(RouteKey::Shard(id), method, params).await
+    }
+
+    /// Sends `method` as a notification (no response, so no remote error either). It
+    /// finishes once the bytes are handed to the connection; it is not retried.
+    pub async fn notify(&self, method: &str, params: &(impl Serialize + ?Sized)) -> Result<(), ClientError> {
+        let topology = self.shared.topology();
+        let route = match &self.route {
+            DefaultRoute::Any => RouteKey::Any,
+            DefaultRoute::Key(key) => RouteKey::Key(key),
+            DefaultRoute::Shard(id) => RouteKey::Shard(*id),
+        };
+        let Some(index) = topology.pick(route, &[], &self.shared.round_robin)? else {
+            return Err(ClientError::NoNodeAvailable { detail: "no server to notify".to_string() });
+        };
+        let node = &topology.nodes[index];
+        let result = async {
+            let conn = node.connection(self.shared.timeout).await?;
+            let notify = conn.notify(method, params, self.shared.timeout).map_err(|e| start_error(e, method, &node.name))?;
+            notify.await.map_err(|e| call_error(e, method, &node.name, self.shared.timeout))
+        }
+        .await;
+        if let Err(e) = &result {
+            if e.is_node_failure() {
+                self.eject(node, e);
+            }
+        }
+        result
+    }
+
+    fn is_sharding(&self) -> bool {
+        self.shared.topology().is_sharding()
+    }
+
+    async fn call_routed<R: DeserializeOwned>(
+        &self,
+        route: RouteKey<'_>,
+        method: &str,
+        params: &(impl Serialize + ?Sized),
+    ) -> Result<R, ClientError> {
+        let topology = self.shared.topology();
+        let mut tried: Vec<usize> = Vec::new();
+        let mut last_error = None;
+        for _ in 0..self.shared.retries {
+            let Some(index) = topology.pick(route, &tried, &self.shared.round_robin)? else { break };
+            let node = &topology.nodes[index];
+            match self.attempt(node, method, params).await {
+                Ok(bytes) => {
+                    return RawValue::from_slice(&bytes)
+                        .and_then(|raw| raw.deserialize::<R>())
+                        .map_err(|source| ClientError::Decode { method: method.to_string(), peer: node.name.to_string(), source });
+                }
+                Err(e) if e.is_node_failure() => {
+                    self.eject(node, &e);
+                    tried.push(index);
+                    last_error = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| ClientError::NoNodeAvailable { detail: format!("no server left to try {method} on") }))
+    }
+
+    /// One attempt on one server: connect if needed, send, wait for the reply; the whole
+    /// attempt is bounded by the call timeout.
+    async fn attempt(&self, node: &Node, method: &str, params: &(impl Serialize + ?Sized)) -> Result<Vec<u8>, ClientError> {
+        let timeout = self.shared.timeout;
+        let start = Instant::now();
+        let conn = node.connection(timeout).await?;
+        let remaining = timeout.saturating_sub(start.elapsed()).max(Duration::from_millis(1));
+        let call = conn.call(method, params, remaining).map_err(|e| start_error(e, method, &node.name))?;
+        call.await.map_err(|e| call_error(e, method, &node.name, timeout))
+    }
+
+    fn eject(&self, node: &Node, error: &ClientError) {
+        if node.eject() {
+            log::warn!("server {} ejected: {error}", node.name);
+        }
+        probe::ensure_running(&self.shared);
+    }
+}
+
+fn start_error(e: StartError, method: &str, peer: &str) -> ClientError {
+    match e {
+        StartError::Lost(reason) => ClientError::ConnectionLost { peer: peer.to_string(), reason },
+        StartError::Encode(source) => ClientError::Encode { method: method.to_string(), source },
+    }
+}
+
+fn call_error(e: CallError, method: &str, peer: &str, timeout: Duration) -> ClientError {
+    match e {
+        CallError::Timeout { msgid } => ClientError::Timeout { method: method.to_string(), peer: peer.to_string(), msgid, after: timeout },
+        CallError::Lost(reason) => ClientError::ConnectionLost { peer: peer.to_string(), reason },
+        CallError::Remote(err) => ClientError::Remote { method: method.to_string(), peer: peer.to_string(), code: err.code, message: err.message },
+    }
+}

@@ -1,0 +1,527 @@
+//! One multiplexed connection to one server, driven by the calls that wait on it.
+//!
+//! There is no reader task and no writer task. The socket, the pending-call table and the
+//! read and write buffers sit behind one short-held mutex, and the futures of the calls in
+//! flight do the I/O themselves:
+//!
+//! - A call encodes its request straight into the shared write buffer, then yields once so
+//!   that every other call made in the same executor tick can append too; the first one to
+//!   run again writes the whole buffer with one non-blocking `write` (many calls, one
+//!   syscall).
+//! - One waiting call at a time is the *driver*: it reads what is available, matches each
+//!   response to its pending call by msgid and wakes that call, and registers for
+//!   readiness. When the driver's own response arrives (or it times out, or is dropped) it
+//!   hands the role to another waiting call.
+//!
+//! So with one call in flight the caller's own thread writes, waits and reads (no wake-up
+//! crosses threads), and with many in flight one read serves them all. The socket is only
+//! touched with non-blocking calls under the lock, so a dropped future never leaves a
+//! half-written frame behind: the bytes belong to the connection, not to the future.
+//!
+//! An I/O error, EOF or a broken stream fails every pending call of the connection at once
+//! with `Lost`; the owner drops the connection and reconnects on the next call.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use async_io::Timer;
+use serde::Serialize;
+use svrkit_codec::{Decoder, Limits, Message, RpcError};
+
+use super::stream::{Endpoint, Stream};
+
+/// Initial size of a connection's read buffer (grows for big frames).
+const READ_CHUNK: usize = 8 * 1024;
+/// Reads per poll before the driver yields to other tasks.
+const MAX_READS_PER_POLL: usize = 32;
+
+/// How a call on one connection ended, before the router adds method and peer names.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// No response in time.
+    Timeout { msgid: u32 },
+    /// The connection broke; the reason.
+    Lost(String),
+    /// The server answered with an error.
+    Remote(RpcError),
+}
+
+/// A connection shared by all the calls to one server.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    stream: Stream,
+    /// Set once the connection broke; every later use fails with this reason.
+    broken: Option<String>,
+    next_msgid: u32,
+    /// Tokens of notifications (above the u32 msgid range).
+    next_token: u64,
+    pending: HashMap<u32, Slot>,
+    wbuf: Vec<u8>,
+    /// Bytes of `wbuf` already written.
+    wpos: usize,
+    rbuf: Vec<u8>,
+    rstart: usize,
+    rend: usize,
+    decoder: Decoder,
+    /// The call (msgid) or notification (token > u32::MAX) that drives the socket.
+    driver: Option<u64>,
+    driver_waker: Option<Waker>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    waker: Option<Waker>,
+    outcome: Option<Result<Vec<u8>, RpcError>>,
+}
+
+fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Next msgid after `next` that no pending call holds; u32, wrapping.
+fn alloc_msgid(next: &mut u32, pending: &HashMap<u32, Slot>) -> u32 {
+    loop {
+        let id = *next;
+        *next = next.wrapping_add(1);
+        if !pending.contains_key(&id) {
+            return id;
+        }
+    }
+}
+
+impl Connection {
+    /// Connects to `endpoint` within `timeout`.
+    pub(crate) async fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Connection> {
+        let stream = Stream::connect(endpoint, timeout).await?;
+        Ok(Connection::new(stream))
+    }
+
+    fn new(stream: Stream) -> Connection {
+        Connection {
+            state: Mutex::new(State {
+                stream,
+                broken: None,
+                next_msgid: 0,
+                next_token: u64::from(u32::MAX) + 1,
+                pending: HashMap::new(),
+                wbuf: Vec::new(),
+                wpos: 0,
+                rbuf: vec![0; READ_CHUNK],
+                rstart: 0,
+                rend: 0,
+                decoder: Decoder::new(Limits::default()),
+                driver: None,
+                driver_waker: None,
+            }),
+        }
+    }
+
+    /// Sets the next msgid to allocate (tests of the wraparound).
+    #[cfg(test)]
+    fn set_next_msgid(&self, msgid: u32) {
+        lock(&self.state).next_msgid = msgid;
+    }
+
+    /// False once the connection is known to be broken. An idle connection is checked
+    /// with one non-blocking read, so a server that closed it (restart, idle timeout) is
+    /// noticed before a request is written into a dead socket.
+    pub(crate) fn is_usable(&self) -> bool {
+        let mut st = lock(&self.state);
+        if st.broken.is_some() {
+            return false;
+        }
+        if st.pending.is_empty() && st.driver.is_none() {
+            if let Err(e) = st.read_available(None) {
+                st.fail(e);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Queues a request; the returned future waits for its response.
+    pub(crate) fn call<P: Serialize + ?Sized>(
+        self: &Arc<Self>,
+        method: &str,
+        params: &P,
+        timeout: Duration,
+    ) -> Result<Call, StartError> {
+        let mut st = lock(&self.state);
+        if let Some(reason) = &st.broken {
+            return Err(StartError::Lost(reason.clone()));
+        }
+        let st = &mut *st;
+        let msgid = alloc_msgid(&mut st.next_msgid, &st.pending);
+        svrkit_codec::encode_request(&mut st.wbuf, msgid, method, params).map_err(StartError::Encode)?;
+        st.pending.insert(msgid, Slot::default());
+        Ok(Call {
+            conn: Arc::clone(self),
+            msgid,
+            timer: Timer::after(timeout),
+            yielded: false,
+            done: false,
+        })
+    }
+
+    /// Queues a notification; the returned future finishes once it is handed to the socket
+    /// (or to the call driving the socket).
+    pub(crate) fn notify<P: Serialize + ?Sized>(
+        self: &Arc<Self>,
+        method: &str,
+        params: &P,
+        timeout: Duration,
+    ) -> Result<Notify, StartError> {
+        let mut st = lock(&self.state);
+        if let Some(reason) = &st.broken {
+            return Err(StartError::Lost(reason.clone()));
+        }
+        svrkit_codec::encode_notification(&mut st.wbuf, method, params).map_err(StartError::Encode)?;
+        let token = st.next_token;
+        st.next_token += 1;
+        Ok(Notify {
+            conn: Arc::clone(self),
+            token,
+            timer: Timer::after(timeout),
+            timeout,
+            yielded: false,
+            done: false,
+        })
+    }
+}
+
+/// Why a request could not be queued.
+#[derive(Debug)]
+pub(crate) enum StartError {
+    Lost(String),
+    Encode(svrkit_codec::EncodeError),
+}
+
+impl State {
+    /// Marks the connection broken and wakes every waiting call.
+    fn fail(&mut self, reason: impl ToString) {
+        if self.broken.is_none() {
+            self.broken = Some(reason.to_string());
+        }
+        for slot in self.pending.values_mut() {
+            if let Some(w) = slot.waker.take() {
+                w.wake();
+            }
+        }
+        if let Some(w) = self.driver_waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Writes as much of the write buffer as the socket takes. With `cx`, registers for
+    /// writability when bytes remain.
+    fn flush(&mut self, mut cx: Option<&mut Context<'_>>) -> io::Result<()> {
+        while self.wpos < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match cx.as_deref_mut() {
+                    Some(cx) => match self.stream.poll_writable(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => return Err(e),
+                        Poll::Pending => return Ok(()),
+                    },
+                    None => return Ok(()),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        Ok(())
+    }
+
+    fn unflushed(&self) -> bool {
+        self.wpos < self.wbuf.len()
+    }
+
+    /// Reads what the socket has and dispatches the responses. With `cx`, registers for
+    /// readability (and wakes itself to yield after many reads).
+    fn read_available(&mut self, mut cx: Option<&mut Context<'_>>) -> io::Result<()> {
+        for _ in 0..MAX_READS_PER_POLL {
+            if self.rend == self.rbuf.len() {
+                if self.rstart > 0 {
+                    self.rbuf.copy_within(self.rstart..self.rend, 0);
+                    self.rend -= self.rstart;
+                    self.rstart = 0;
+                } else {
+                    let len = self.rbuf.len() * 2;
+                    self.rbuf.resize(len, 0);
+                }
+            }
+            let rend = self.rend;
+            match self.stream.read(&mut self.rbuf[rend..]) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed by the server")),
+                Ok(n) => {
+                    self.rend += n;
+                    self.dispatch()?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match cx.as_deref_mut() {
+                    Some(cx) => match self.stream.poll_readable(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => return Err(e),
+                        Poll::Pending => return Ok(()),
+                    },
+                    None => return Ok(()),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        // Still more to read: let other tasks run, then continue.
+        if let Some(cx) = cx {
+            cx.waker().wake_by_ref();
+        }
+        Ok(())
+    }
+
+    /// Decodes every complete message in the read buffer.
+    fn dispatch(&mut self) -> io::Result<()> {
+        let State { rbuf, rstart, rend, decoder, pending, .. } = self;
+        loop {
+            let decoded = decoder
+                .decode(&rbuf[*rstart..*rend])
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            let Some(decoded) = decoded else { break };
+            match decoded.message {
+                Ok(Message::Response { msgid, error, result }) => {
+                    if let Some(slot) = pending.get_mut(&msgid) {
+                        slot.outcome = Some(match error {
+                            Some(error) => Err(RpcError::from_raw(error)),
+                            None => Ok(result.as_bytes().to_vec()),
+                        });
+                        if let Some(w) = slot.waker.take() {
+                            w.wake();
+                        }
+                    } else {
+                        log::debug!("response to msgid {msgid}, which no call waits for (timed out?)");
+                    }
+                }
+                Ok(Message::Request { msgid, method, .. }) => {
+                    log::debug!("ignoring request {method} (msgid {msgid}) sent by a server");
+                }
+                Ok(Message::Notification { method, .. }) => {
+                    log::debug!("ignoring notification {method} sent by a server");
+                }
+                Err(e) => log::warn!("ignoring an invalid message from the server: {e}"),
+            }
+            *rstart += decoded.len;
+        }
+        if *rstart == *rend {
+            *rstart = 0;
+            *rend = 0;
+        }
+        Ok(())
+    }
+
+    /// Gives up the driver role and wakes a waiting call to take it over.
+    fn release_driver(&mut self, token: u64) {
+        if self.driver != Some(token) {
+            return;
+        }
+        self.driver = None;
+        self.driver_waker = None;
+        if let Some(slot) = self.pending.values_mut().find(|s| s.outcome.is_none() && s.waker.is_some()) {
+            if let Some(w) = slot.waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// Tries to flush without registering; wakes the driver when bytes remain.
+    fn flush_or_poke(&mut self) -> io::Result<()> {
+        if self.unflushed() {
+            self.flush(None)?;
+            if self.unflushed() {
+                if let Some(w) = &self.driver_waker {
+                    w.wake_by_ref();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn set_driver_waker(&mut self, waker: &Waker) {
+        if !self.driver_waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            self.driver_waker = Some(waker.clone());
+        }
+    }
+}
+
+/// A request in flight; resolves to the raw msgpack bytes of its result.
+#[derive(Debug)]
+pub(crate) struct Call {
+    conn: Arc<Connection>,
+    msgid: u32,
+    timer: Timer,
+    yielded: bool,
+    done: bool,
+}
+
+impl Call {
+    fn finish(&mut self, st: &mut State) {
+        st.pending.remove(&self.msgid);
+        st.release_driver(u64::from(self.msgid));
+        self.done = true;
+    }
+}
+
+impl Future for Call {
+    type Output = Result<Vec<u8>, CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        assert!(!this.done, "Call polled after completion");
+        let conn = Arc::clone(&this.conn);
+        let mut guard = lock(&conn.state);
+        let st = &mut *guard;
+        let token = u64::from(this.msgid);
+
+        for round in 0..2 {
+            if let Some(outcome) = st.pending.get_mut(&this.msgid).and_then(|s| s.outcome.take()) {
+                this.finish(st);
+                return Poll::Ready(outcome.map_err(CallError::Remote));
+            }
+            if let Some(reason) = &st.broken {
+                let reason = reason.clone();
+                this.finish(st);
+                return Poll::Ready(Err(CallError::Lost(reason)));
+            }
+            if round == 1 {
+                break;
+            }
+            if Pin::new(&mut this.timer).poll(cx).is_ready() {
+                this.finish(st);
+                return Poll::Ready(Err(CallError::Timeout { msgid: this.msgid }));
+            }
+            if !this.yielded {
+                // Let the other calls of this tick append their requests first.
+                this.yielded = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            if st.driver.is_none() {
+                st.driver = Some(token);
+            }
+            let io = if st.driver == Some(token) {
+                st.set_driver_waker(cx.waker());
+                st.flush(Some(cx)).and_then(|()| st.read_available(Some(cx)))
+            } else {
+                st.flush_or_poke()
+            };
+            if let Err(e) = io {
+                st.fail(e);
+            }
+        }
+        if let Some(slot) = st.pending.get_mut(&this.msgid) {
+            if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                slot.waker = Some(cx.waker().clone());
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if !self.done {
+            let conn = Arc::clone(&self.conn);
+            let mut st = lock(&conn.state);
+            self.finish(&mut st);
+        }
+    }
+}
+
+/// A notification being handed to the socket.
+#[derive(Debug)]
+pub(crate) struct Notify {
+    conn: Arc<Connection>,
+    token: u64,
+    timer: Timer,
+    timeout: Duration,
+    yielded: bool,
+    done: bool,
+}
+
+impl Future for Notify {
+    type Output = Result<(), CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        assert!(!this.done, "Notify polled after completion");
+        let conn = Arc::clone(&this.conn);
+        let mut guard = lock(&conn.state);
+        let st = &mut *guard;
+        if let Some(reason) = &st.broken {
+            let reason = reason.clone();
+            st.release_driver(this.token);
+            this.done = true;
+            return Poll::Ready(Err(CallError::Lost(reason)));
+        }
+        if !st.unflushed() {
+            st.release_driver(this.token);
+            this.done = true;
+            return Poll::Ready(Ok(()));
+        }
+        if Pin::new(&mut this.timer).poll(cx).is_ready() {
+            // The peer has not read for a whole timeout: the stream is stuck mid-frame.
+            let reason = format!("writes stalled for {:?}", this.timeout);
+            st.fail(&reason);
+            st.release_driver(this.token);
+            this.done = true;
+            return Poll::Ready(Err(CallError::Lost(reason)));
+        }
+        if !this.yielded {
+            this.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if st.driver.is_none() {
+            st.driver = Some(this.token);
+        }
+        let result = if st.driver == Some(this.token) {
+            st.set_driver_waker(cx.waker());
+            st.flush(Some(cx))
+        } else {
+            // The driver flushes what is left.
+            st.flush_or_poke()
+        };
+        if let Err(e) = result {
+            let reason = e.to_string();
+            st.fail(e);
+            st.release_driver(this.token);
+            this.done = true;
+            return Poll::Ready(Err(CallError::Lost(reason)));
+        }
+        if st.driver == Some(this.token) && st.unflushed() {
+            return Poll::Pending;
+        }
+        st.release_driver(this.token);
+        this.done = true;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for Notify {
+    fn drop(&mut self) {
+        if !self.done {
+            let conn = Arc::clone(&self.conn);
+            lock(&conn.state).release_driver(self.token);
+        }
+    }
+}
