@@ -22,8 +22,13 @@
 //! # Ok::<(), svrkit::config::ConfigError>(())
 //! ```
 
+mod client;
 mod server;
 
+pub use client::{
+    ClientConfig, DiscoveryConfig, RingNode, Routing, ShardRange, ShardingConfig,
+    DEFAULT_PROBE_INTERVAL, DEFAULT_RETRIES, DEFAULT_TIMEOUT, DEFAULT_WEIGHT,
+};
 pub use server::{
     parse_size, DispatchType, GroupConfig, RegistryConfig, RpcServerConfig, SelfServerConfig,
     ServerConfig, WorkerType, DEFAULT_COROUTINE_SUM, DEFAULT_DRAIN_TIMEOUT,
