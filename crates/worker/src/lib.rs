@@ -1,1 +1,159 @@
-//! Worker modes, supervisor, daemon, signals (placeholder: the worker issue fills this in).
+//! Worker processes, self_server groups, daemon mode, pid files and signals for svrkit
+//! servers. Knows nothing of msgpack, sockets' contents or executors' internals.
+//!
+//! # Roles and re-execution
+//!
+//! A server binary plays one of three roles, decided by [`init`] from environment
+//! variables: the **master** (started by the user), an **rpc worker** or a **self
+//! worker** (started by the master). The master never `fork()`s a copy of itself — a
+//! multi-threaded Rust process cannot safely do that — it re-executes its own binary
+//! (`/proc/self/exe`, so workers always run the very same build) with the same
+//! arguments, plus `SVRKIT_ROLE=rpc|self`, `SVRKIT_WORKER_ID`, `SVRKIT_GROUP`,
+//! `SVRKIT_COROUTINES`, `SVRKIT_MASTER_PID` and `SVRKIT_LISTEN_FDS`. `main` calls
+//! [`init`] first and branches on the [`Role`]; every role parses the same config file.
+//!
+//! # One listening socket, inherited
+//!
+//! The master binds the listeners once and rpc workers inherit them: for each spawn the
+//! master `dup(2)`s them without close-on-exec (the duplicates live only across the
+//! spawn, so no other child of the master inherits them) and names them in
+//! `SVRKIT_LISTEN_FDS=tcp:5,unix:6`; the worker checks each is an open listening socket,
+//! owns it and sets close-on-exec again. We chose this over `SO_REUSEPORT` because
+//! all workers then share one accept queue: a SIGKILLed worker loses only the
+//! connections it had accepted, never the ones still queued (with `SO_REUSEPORT` each
+//! socket has its own queue and the kernel resets a dead one's backlog); bind errors
+//! show once, in the master, before anything starts; port 0 works; no other process
+//! can join the port group; and a SIGHUP reload can start new workers on the same
+//! queue before the old ones stop, so the port never closes.
+//!
+//! # Supervision and restart policy
+//!
+//! [`Supervisor::run`] runs on the master's main thread and starts no thread: it sleeps
+//! in `poll(2)` on a self-pipe that SIGCHLD, SIGTERM, SIGINT and SIGHUP write to, reaps
+//! children with `try_wait`, logs why each died ([`ExitReason`]: exit code or signal)
+//! and restarts it after the [`RestartPolicy`] delay: 100 ms, doubling per consecutive
+//! failure up to 10 s, reset by a run of 10 s. Workers arm `PR_SET_PDEATHSIG` (SIGTERM),
+//! so they never outlive a master killed with SIGKILL.
+//!
+//! # self_server
+//!
+//! `thread` workers: [`SelfServer::start`] runs each worker on its own thread, which
+//! restarts its handler in place (with back-off) when it returns or panics — `N`
+//! workers are exactly `N` threads. `process` workers: the master supervises them like
+//! rpc workers; in the child, [`run_self_process`] calls the handler once.
+//! `process_coroutine`: [`run_self_coroutines`] runs `coroutine_sum` async tasks on a
+//! single-threaded executor, restarting each task in place. Every handler gets a
+//! [`WorkerContext`]: group, id, coroutine index, restart count and a [`StopToken`].
+//!
+//! # Stopping
+//!
+//! A [`StopToken`] is a latch backed by a socket pair that is written once and never
+//! read, so threads wait on it with `poll(2)` ([`StopToken::wait_timeout`]), tasks
+//! await it ([`StopToken::stopped`]), event loops poll its descriptor (`StopToken: AsFd`), and a
+//! signal handler trips it async-signal-safely. On SIGTERM/SIGINT the master forwards
+//! SIGTERM to every child, waits for them up to `drain_timeout` + [`KILL_GRACE`],
+//! SIGKILLs the rest, and `run` returns (exit 0). A second SIGTERM/SIGINT kills at once.
+//! SIGHUP starts a fresh generation of workers, then drains the old one.
+//!
+//! # Daemon mode and the pid file
+//!
+//! [`daemonize`] re-executes the binary detached (`setsid`, stdio to the log file or
+//! `/dev/null`) and returns in the starting process once the daemon has claimed the
+//! [`PidFile`] — written atomically, refused while a live instance holds it, removed on
+//! clean exit. [`PidFile::status`] tells a live instance from a stale file (no such
+//! process, or the pid reused by another program, checked through `/proc/PID/exe`);
+//! [`stop`] sends SIGTERM and waits.
+//!
+//! # A server's `main`
+//!
+//! ```no_run
+//! use std::process::ExitCode;
+//! use std::time::Duration;
+//! use svrkit_worker::{GroupSpec, Role, Supervisor, SupervisorConfig};
+//!
+//! fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+//!     match svrkit_worker::init()? {
+//!         Role::Master => {
+//!             // Parse args and config; `-d`: svrkit_worker::daemonize(...); else
+//!             // PidFile::acquire(). Then bind once:
+//!             let listener = std::net::TcpListener::bind("127.0.0.1:3000")?;
+//!             let config = SupervisorConfig {
+//!                 rpc_workers: 4,
+//!                 listeners: vec![listener.into()],
+//!                 self_groups: vec![GroupSpec { name: "event".into(), workers: 2, coroutines: 0 }],
+//!                 drain_timeout: Duration::from_secs(5),
+//!                 ..Default::default()
+//!             };
+//!             Supervisor::new(config)?.run()?;
+//!             Ok(ExitCode::SUCCESS)
+//!         }
+//!         Role::Rpc(mut worker) => {
+//!             let listeners = worker.take_listeners();
+//!             let stop = worker.stop_token();
+//!             // serve(listeners, stop): stop accepting when `stop` trips, drain, return.
+//!             # let _ = (listeners, stop);
+//!             Ok(ExitCode::SUCCESS)
+//!         }
+//!         Role::SelfWorker(worker) => Ok(svrkit_worker::run_self_process(&worker, |ctx| {
+//!             while !ctx.stop().wait_timeout(Duration::from_secs(1)) {
+//!                 // background work for group ctx.group(), worker ctx.id()
+//!             }
+//!         })),
+//!     }
+//! }
+//! ```
+//!
+//! # Example: thread self workers and a stop
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use std::time::Duration;
+//! use svrkit_worker::{GroupSpec, RestartPolicy, SelfServer, StopSource};
+//!
+//! let stop = StopSource::new()?;
+//! let seen = Arc::new(Mutex::new(Vec::new()));
+//! let groups = [GroupSpec::new("event", 2), GroupSpec::new("value", 1)];
+//! let server = SelfServer::start(&groups, RestartPolicy::default(), stop.token(), {
+//!     let seen = Arc::clone(&seen);
+//!     move |ctx| {
+//!         seen.lock().unwrap().push(format!("{}#{}", ctx.group(), ctx.id()));
+//!         ctx.stop().wait(); // work until stopped
+//!     }
+//! })?;
+//! assert_eq!(server.threads(), 3);
+//! while seen.lock().unwrap().len() < 3 {
+//!     std::thread::sleep(Duration::from_millis(1));
+//! }
+//! stop.stop(); // what SIGTERM does, through StopSource::stop_on_signals
+//! server.join();
+//! let mut seen = seen.lock().unwrap().clone();
+//! seen.sort();
+//! assert_eq!(seen, ["event#0", "event#1", "value#0"]);
+//! # Ok::<(), svrkit_worker::Error>(())
+//! ```
+
+mod daemon;
+mod error;
+mod restart;
+mod role;
+mod selfserver;
+mod stop;
+mod supervisor;
+mod sys;
+
+pub use daemon::{
+    daemonize, stop, DaemonConfig, Daemonized, PidFile, PidFileGuard, PidStatus, StaleReason,
+    StopOutcome, ENV_DAEMON,
+};
+pub use error::Error;
+pub use restart::RestartPolicy;
+pub use role::{
+    init, is_worker_process, Listener, Role, RpcWorker, SelfWorker, ENV_COROUTINES, ENV_GROUP,
+    ENV_LISTEN_FDS, ENV_MASTER_PID, ENV_ROLE, ENV_WORKER_ID,
+};
+pub use selfserver::{run_self_coroutines, run_self_process, GroupSpec, SelfServer, WorkerContext};
+pub use stop::{StopSource, StopToken};
+pub use supervisor::{
+    Event, ShutdownReport, StopHandle, Supervisor, SupervisorConfig, WorkerId, KILL_GRACE,
+};
+pub use sys::ExitReason;

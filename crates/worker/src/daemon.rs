@@ -1,0 +1,528 @@
+//! Daemon mode and the pid file: detach, write the pid file atomically, and the
+//! `start | stop | restart | status` helpers that work on it (stale files detected).
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rustix::process::Signal;
+
+use crate::sys::{argv0_of, exe_of, file_name, is_alive, send_signal, ExitReason};
+use crate::Error;
+
+/// Set in the environment of the detached daemon process.
+pub const ENV_DAEMON: &str = "SVRKIT_DAEMON";
+
+/// The pid file of a service (`[app] pid`), and which program counts as "the service"
+/// when deciding whether the pid it names is still ours.
+#[derive(Debug, Clone)]
+pub struct PidFile {
+    path: PathBuf,
+    program: Option<PathBuf>,
+}
+
+/// What a pid file says about the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PidStatus {
+    /// No pid file: not running.
+    Missing,
+    /// The pid names a live process running the service's program.
+    Running {
+        /// Its pid.
+        pid: u32,
+    },
+    /// The pid file is left over from a process that is gone (or reused).
+    Stale {
+        /// The pid it names, if it parses.
+        pid: Option<u32>,
+        /// Why it is stale.
+        reason: StaleReason,
+    },
+}
+
+/// Why a pid file is stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaleReason {
+    /// Its content is not a pid.
+    Garbage(String),
+    /// No such process (or a zombie).
+    NoProcess,
+    /// The pid was reused by a different program.
+    OtherProgram {
+        /// What that process runs.
+        exe: String,
+    },
+}
+
+impl fmt::Display for PidStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PidStatus::Missing => f.write_str("not running"),
+            PidStatus::Running { pid } => write!(f, "running (pid {pid})"),
+            PidStatus::Stale { pid, reason } => {
+                f.write_str("not running (stale pid file")?;
+                if let Some(pid) = pid {
+                    write!(f, ": pid {pid}")?;
+                }
+                match reason {
+                    StaleReason::Garbage(s) => write!(f, " unparseable content {s:?})"),
+                    StaleReason::NoProcess => f.write_str(" is gone)"),
+                    StaleReason::OtherProgram { exe } => write!(f, " now runs {exe})"),
+                }
+            }
+        }
+    }
+}
+
+impl PidStatus {
+    /// The LSB init-script exit code of `status`: 0 running, 1 stale pid file,
+    /// 3 not running.
+    pub fn lsb_exit_code(&self) -> u8 {
+        match self {
+            PidStatus::Running { .. } => 0,
+            PidStatus::Stale { .. } => 1,
+            PidStatus::Missing => 3,
+        }
+    }
+}
+
+impl PidFile {
+    /// The pid file at `path`; "the service" is this executable.
+    pub fn new(path: impl Into<PathBuf>) -> PidFile {
+        PidFile {
+            path: path.into(),
+            program: None,
+        }
+    }
+
+    /// Counts a process as the service when it runs `exe` (for tools like
+    /// `cargo svrkit stop` that are not the server binary themselves).
+    pub fn with_program(mut self, exe: impl Into<PathBuf>) -> PidFile {
+        let exe = exe.into();
+        self.program = Some(std::fs::canonicalize(&exe).unwrap_or(exe));
+        self
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn expected_program(&self) -> Option<PathBuf> {
+        self.program.clone().or_else(|| exe_of("self"))
+    }
+
+    /// Reads the pid file and checks the process it names.
+    pub fn status(&self) -> Result<PidStatus, Error> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(PidStatus::Missing),
+            Err(e) => return Err(Error::io(format!("read pid file {}", self.path.display()), e)),
+        };
+        let Ok(pid) = text.trim().parse::<u32>() else {
+            return Ok(PidStatus::Stale {
+                pid: None,
+                reason: StaleReason::Garbage(text.chars().take(40).collect()),
+            });
+        };
+        if pid == 0 || !is_alive(pid) {
+            return Ok(PidStatus::Stale {
+                pid: Some(pid),
+                reason: StaleReason::NoProcess,
+            });
+        }
+        let Some(expected) = self.expected_program() else {
+            return Ok(PidStatus::Running { pid });
+        };
+        let same = match exe_of(&pid.to_string()) {
+            Some(exe) => {
+                if exe == expected {
+                    Ok(())
+                } else {
+                    Err(exe.display().to_string())
+                }
+            }
+            // Another user's process: /proc/PID/exe is unreadable, cmdline is not.
+            None => match argv0_of(pid) {
+                Some(argv0) if file_name(Path::new(&argv0)) == file_name(&expected) => Ok(()),
+                Some(argv0) => Err(argv0),
+                None => Ok(()),
+            },
+        };
+        Ok(match same {
+            Ok(()) => PidStatus::Running { pid },
+            Err(exe) => PidStatus::Stale {
+                pid: Some(pid),
+                reason: StaleReason::OtherProgram { exe },
+            },
+        })
+    }
+
+    /// Claims the pid file for this process: fails with [`Error::AlreadyRunning`] if a
+    /// live instance holds it, replaces a stale one, and writes atomically (a reader
+    /// never sees a partial file; two racing starters cannot both win). The guard
+    /// removes the file when dropped (if it still names this process).
+    pub fn acquire(&self) -> Result<PidFileGuard, Error> {
+        let pid = std::process::id();
+        let what = |op: &str| format!("{op} pid file {}", self.path.display());
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(what("create folder of"), e))?;
+        }
+        let tmp = self.path.with_file_name(format!(
+            ".{}.{pid}.tmp",
+            self.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
+        {
+            let mut f = File::create(&tmp).map_err(|e| Error::io(what("write"), e))?;
+            writeln!(f, "{pid}")
+                .and_then(|()| f.sync_all())
+                .map_err(|e| Error::io(what("write"), e))?;
+        }
+        let result = (|| {
+            for _ in 0..3 {
+                // link(2) is atomic and refuses to replace: the exclusive "create with
+                // content" that rename(2) is not.
+                match std::fs::hard_link(&tmp, &self.path) {
+                    Ok(()) => return Ok(PidFileGuard {
+                        path: self.path.clone(),
+                        pid,
+                    }),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(Error::io(what("write"), e)),
+                }
+                match self.status()? {
+                    PidStatus::Running { pid: other } => {
+                        return Err(Error::AlreadyRunning {
+                            pid_file: self.path.clone(),
+                            pid: other,
+                        })
+                    }
+                    status @ PidStatus::Stale { .. } => {
+                        log::warn!(target: "svrkit_worker", "{}: {status}; replacing it", self.path.display());
+                        remove_if_unchanged(&self.path, &status)?;
+                    }
+                    PidStatus::Missing => {}
+                }
+            }
+            Err(Error::io(
+                what("claim"),
+                std::io::Error::other("another process keeps recreating it"),
+            ))
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        result
+    }
+}
+
+/// Removes the stale pid file unless another process rewrote it meanwhile.
+fn remove_if_unchanged(path: &Path, seen: &PidStatus) -> Result<(), Error> {
+    let pid_then = match seen {
+        PidStatus::Stale { pid, .. } => *pid,
+        _ => return Ok(()),
+    };
+    let now = std::fs::read_to_string(path).ok();
+    let pid_now = now.as_deref().and_then(|t| t.trim().parse::<u32>().ok());
+    if now.is_some() && pid_now == pid_then {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::io(
+                    format!("remove stale pid file {}", path.display()),
+                    e,
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Holds the pid file; removes it on drop if it still names this process. (Drops do
+/// not run on `std::process::exit`: return from `main` instead.)
+#[derive(Debug)]
+pub struct PidFileGuard {
+    path: PathBuf,
+    pid: u32,
+}
+
+impl PidFileGuard {
+    /// The pid written (this process).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+impl Drop for PidFileGuard {
+    fn drop(&mut self) {
+        let ours = std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            == Some(self.pid);
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// How to detach.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// The pid file the daemon claims (`[app] pid`).
+    pub pid_file: PidFile,
+    /// Where the daemon's stdout and stderr go (appended); `/dev/null` when `None`.
+    pub log_file: Option<PathBuf>,
+    /// How long the starting process waits for the daemon to claim its pid file.
+    pub ready_timeout: Duration,
+}
+
+impl DaemonConfig {
+    /// Detach with this pid file, output to `/dev/null`, 10 s to come up.
+    pub fn new(pid_file: PidFile) -> DaemonConfig {
+        DaemonConfig {
+            pid_file,
+            log_file: None,
+            ready_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Which side of [`daemonize`] this process is on.
+#[derive(Debug)]
+#[must_use]
+pub enum Daemonized {
+    /// The process the user started: the daemon is up with this pid; exit 0.
+    Parent {
+        /// The daemon's pid (also in the pid file).
+        pid: u32,
+    },
+    /// The daemon: carry on as the master, holding the pid file.
+    Daemon(PidFileGuard),
+}
+
+/// Detaches the service: call it in the master, before starting any thread.
+///
+/// The process the user started re-executes this binary with the same arguments and
+/// `SVRKIT_DAEMON=1`, stdin from `/dev/null`, stdout/stderr to the log file, and waits
+/// until the daemon has claimed the pid file (success) or exited (its exit reason is
+/// reported). The daemon calls `setsid()` (new session, no controlling terminal) and
+/// claims the pid file. The working directory is kept, so relative paths in the
+/// arguments (`-c echo_svr.conf`) mean the same to the daemon.
+pub fn daemonize(config: &DaemonConfig) -> Result<Daemonized, Error> {
+    if std::env::var_os(ENV_DAEMON).is_some() {
+        rustix::process::setsid().map_err(|e| Error::io("setsid", e.into()))?;
+        return Ok(Daemonized::Daemon(config.pid_file.acquire()?));
+    }
+    let pid_file = &config.pid_file;
+    match pid_file.status()? {
+        PidStatus::Running { pid } => {
+            return Err(Error::AlreadyRunning {
+                pid_file: pid_file.path.clone(),
+                pid,
+            })
+        }
+        PidStatus::Stale { .. } | PidStatus::Missing => {}
+    }
+    let (out, err) = match &config.log_file {
+        Some(path) => {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| Error::io(format!("open log file {}", path.display()), e))?;
+            let f2 = f
+                .try_clone()
+                .map_err(|e| Error::io(format!("open log file {}", path.display()), e))?;
+            (Stdio::from(f), Stdio::from(f2))
+        }
+        None => (Stdio::null(), Stdio::null()),
+    };
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    let mut child = Command::new("/proc/self/exe")
+        .arg0(argv0)
+        .args(args)
+        .env(ENV_DAEMON, "1")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| Error::io("spawn the daemon", e))?;
+    let fail = |reason: String| Error::DaemonStart {
+        pid_file: pid_file.path.clone(),
+        reason,
+        log_file: config.log_file.clone(),
+    };
+    let deadline = Instant::now() + config.ready_timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(fail(format!(
+                "exited with {}",
+                ExitReason::from_status(status)
+            )));
+        }
+        if let Ok(PidStatus::Running { pid }) = pid_file.status() {
+            if pid == child.id() {
+                return Ok(Daemonized::Parent { pid });
+            }
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(fail(format!(
+                "no pid file after {:.1}s",
+                config.ready_timeout.as_secs_f64()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// What [`stop`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopOutcome {
+    /// The service was running and has exited.
+    Stopped {
+        /// Its pid.
+        pid: u32,
+    },
+    /// There was no pid file.
+    NotRunning,
+    /// The pid file was stale; it was removed.
+    Stale(PidStatus),
+}
+
+/// Stops the service named by the pid file: SIGTERM, then waits up to `timeout` for the
+/// process to exit (the master drains its workers meanwhile). A stale pid file is
+/// removed and reported. Fails with [`Error::StopTimedOut`] if the process outlives the
+/// timeout (nothing is killed: that is the caller's call).
+pub fn stop(pid_file: &PidFile, timeout: Duration) -> Result<StopOutcome, Error> {
+    let status = pid_file.status()?;
+    let pid = match status {
+        PidStatus::Missing => return Ok(StopOutcome::NotRunning),
+        PidStatus::Stale { .. } => {
+            remove_if_unchanged(&pid_file.path, &status)?;
+            return Ok(StopOutcome::Stale(status));
+        }
+        PidStatus::Running { pid } => pid,
+    };
+    send_signal(pid, Signal::TERM).map_err(|e| Error::io(format!("send SIGTERM to {pid}"), e))?;
+    let start = Instant::now();
+    while is_alive(pid) {
+        if start.elapsed() >= timeout {
+            return Err(Error::StopTimedOut {
+                pid,
+                waited: start.elapsed(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A clean exit removed the file; a crash left it behind.
+    let left = std::fs::read_to_string(&pid_file.path)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok());
+    if left == Some(pid) {
+        let _ = std::fs::remove_file(&pid_file.path);
+    }
+    Ok(StopOutcome::Stopped { pid })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "svrkit-worker-unit-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn acquire_writes_pid_then_guard_removes_it() {
+        let dir = temp_dir("acquire");
+        let pf = PidFile::new(dir.join("run/app.pid"));
+        assert_eq!(pf.status().unwrap(), PidStatus::Missing);
+        let guard = pf.acquire().unwrap();
+        let text = std::fs::read_to_string(pf.path()).unwrap();
+        assert_eq!(text, format!("{}\n", std::process::id()));
+        assert_eq!(
+            pf.status().unwrap(),
+            PidStatus::Running {
+                pid: std::process::id()
+            }
+        );
+        // A second claim while we run is refused, naming us.
+        match pf.acquire() {
+            Err(Error::AlreadyRunning { pid, .. }) => assert_eq!(pid, std::process::id()),
+            other => panic!("expected AlreadyRunning, got {other:?}"),
+        }
+        drop(guard);
+        assert!(!pf.path().exists());
+        // No temp files left behind.
+        assert_eq!(std::fs::read_dir(dir.join("run")).unwrap().count(), 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn garbage_and_dead_pids_are_stale_and_replaced() {
+        let dir = temp_dir("stale");
+        let pf = PidFile::new(dir.join("app.pid"));
+        std::fs::write(pf.path(), "hello\n").unwrap();
+        assert!(matches!(
+            pf.status().unwrap(),
+            PidStatus::Stale {
+                pid: None,
+                reason: StaleReason::Garbage(_)
+            }
+        ));
+        let mut child = Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        std::fs::write(pf.path(), format!("{dead}\n")).unwrap();
+        let status = pf.status().unwrap();
+        assert_eq!(
+            status,
+            PidStatus::Stale {
+                pid: Some(dead),
+                reason: StaleReason::NoProcess
+            }
+        );
+        assert_eq!(status.lsb_exit_code(), 1);
+        let guard = pf.acquire().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(pf.path()).unwrap().trim(),
+            std::process::id().to_string()
+        );
+        drop(guard);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn live_pid_of_another_program_is_stale() {
+        let dir = temp_dir("reused");
+        let pf = PidFile::new(dir.join("app.pid"));
+        let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+        std::fs::write(pf.path(), format!("{}\n", sleeper.id())).unwrap();
+        let status = pf.status();
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        match status.unwrap() {
+            PidStatus::Stale {
+                reason: StaleReason::OtherProgram { exe },
+                ..
+            } => assert!(exe.contains("sleep"), "{exe}"),
+            other => panic!("expected OtherProgram, got {other:?}"),
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,597 @@
+//! The master: spawns rpc and self worker processes by re-executing this binary, hands
+//! them the listeners, replaces the dead ones, and stops the tree on SIGTERM/SIGINT.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::process::Signal;
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+
+use crate::restart::Backoff;
+use crate::role::worker_env;
+use crate::sys::{send_signal, ExitReason};
+use crate::{Error, GroupSpec, Listener, RestartPolicy};
+
+/// Extra time after `drain_timeout` before the master SIGKILLs a child that is still
+/// alive: the worker itself drains for `drain_timeout`, then needs a moment to exit.
+pub const KILL_GRACE: Duration = Duration::from_secs(1);
+
+/// What the master runs. Plain data: build it with `..Default::default()`.
+#[derive(Debug, Default)]
+pub struct SupervisorConfig {
+    /// Number of rpc worker processes (`worker_sum` of a `process` /
+    /// `process_coroutine` rpc_server). 0 for none.
+    pub rpc_workers: usize,
+    /// Listening sockets, bound by the master, shared by every rpc worker (they see
+    /// them via [`crate::RpcWorker::take_listeners`], in this order).
+    pub listeners: Vec<Listener>,
+    /// self_server groups run as processes: `coroutines == 0` means `process`, more
+    /// means `process_coroutine` with that many tasks per process.
+    pub self_groups: Vec<GroupSpec>,
+    /// How long workers may take to answer what they accepted once told to stop. The
+    /// master SIGKILLs children still alive `drain_timeout + KILL_GRACE` after the stop.
+    pub drain_timeout: Duration,
+    /// Restart back-off for dead workers.
+    pub restart: RestartPolicy,
+}
+
+/// Names a worker slot: `rpc#2`, `self:event#1`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WorkerId {
+    /// The rpc worker with this id.
+    Rpc(usize),
+    /// A self worker process.
+    SelfWorker {
+        /// Its group.
+        group: String,
+        /// Its id within the group.
+        id: usize,
+    },
+}
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkerId::Rpc(id) => write!(f, "rpc#{id}"),
+            WorkerId::SelfWorker { group, id } => write!(f, "self:{group}#{id}"),
+        }
+    }
+}
+
+/// What the master did or saw; every event is also logged (`log` crate, target
+/// `svrkit_worker`). Observe them with [`Supervisor::on_event`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// A worker process started.
+    Started {
+        /// Which slot.
+        worker: WorkerId,
+        /// Its pid.
+        pid: u32,
+    },
+    /// A worker process ended.
+    Exited {
+        /// Which slot.
+        worker: WorkerId,
+        /// Its pid.
+        pid: u32,
+        /// Exit code or signal.
+        reason: ExitReason,
+        /// How long it ran.
+        ran_for: Duration,
+        /// When it will be replaced; `None` when the master is stopping or it was
+        /// retired by a reload.
+        restart_in: Option<Duration>,
+    },
+    /// Spawning a worker failed; retried after `restart_in`.
+    SpawnFailed {
+        /// Which slot.
+        worker: WorkerId,
+        /// The OS error.
+        error: String,
+        /// When the master tries again.
+        restart_in: Duration,
+    },
+    /// SIGHUP: a new generation of workers is starting; the old one drains.
+    Reloading,
+    /// The master is stopping the tree; `signal` is `None` for a [`StopHandle`].
+    Stopping {
+        /// The signal that asked for it.
+        signal: Option<i32>,
+    },
+    /// A child outlived the drain deadline (or a second SIGTERM/SIGINT came) and was
+    /// killed.
+    ForceKilled {
+        /// Which slot.
+        worker: WorkerId,
+        /// Its pid.
+        pid: u32,
+    },
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Started { worker, pid } => write!(f, "{worker} started, pid {pid}"),
+            Event::Exited {
+                worker,
+                pid,
+                reason,
+                ran_for,
+                restart_in,
+            } => {
+                write!(
+                    f,
+                    "{worker} (pid {pid}) ended after {:.1}s: {reason}",
+                    ran_for.as_secs_f64()
+                )?;
+                match restart_in {
+                    Some(d) => write!(f, "; restarting in {} ms", d.as_millis()),
+                    None => Ok(()),
+                }
+            }
+            Event::SpawnFailed {
+                worker,
+                error,
+                restart_in,
+            } => write!(
+                f,
+                "{worker} could not be started: {error}; retrying in {} ms",
+                restart_in.as_millis()
+            ),
+            Event::Reloading => f.write_str("reloading: starting new workers, draining old ones"),
+            Event::Stopping { signal: Some(s) } => {
+                write!(f, "stopping on {}", crate::sys::signal_name(*s))
+            }
+            Event::Stopping { signal: None } => f.write_str("stopping on request"),
+            Event::ForceKilled { worker, pid } => {
+                write!(f, "{worker} (pid {pid}) killed: drain deadline passed")
+            }
+        }
+    }
+}
+
+/// How the tree ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Children that had to be SIGKILLed (0 in a clean stop).
+    pub force_killed: usize,
+}
+
+/// Stops a running [`Supervisor`] from another thread, like SIGTERM does.
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    requested: Arc<AtomicBool>,
+    wake: Arc<UnixStream>,
+}
+
+impl StopHandle {
+    /// Asks the supervisor to stop the tree gracefully. Idempotent.
+    pub fn stop(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+        let _ = (&*self.wake).write(&[1]);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SlotKind {
+    Rpc,
+    SelfWorker { group: String, coroutines: usize },
+}
+
+struct Running {
+    child: Child,
+    started: Instant,
+}
+
+struct Slot {
+    name: WorkerId,
+    id: usize,
+    kind: SlotKind,
+    running: Option<Running>,
+    next_start: Option<Instant>,
+    backoff: Backoff,
+}
+
+struct Retiring {
+    name: WorkerId,
+    run: Running,
+    deadline: Instant,
+}
+
+type EventSink = Box<dyn FnMut(&Event)>;
+
+/// The master process's supervisor. See the crate docs for the process model.
+pub struct Supervisor {
+    config: SupervisorConfig,
+    on_event: Option<EventSink>,
+    stop_requested: Arc<AtomicBool>,
+    wake_read: UnixStream,
+    wake_write: Arc<UnixStream>,
+}
+
+impl fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Signals {
+    term: Arc<AtomicBool>,
+    int: Arc<AtomicBool>,
+    hup: Arc<AtomicBool>,
+}
+
+impl Supervisor {
+    /// A supervisor for `config`; nothing runs until [`run`](Self::run).
+    pub fn new(config: SupervisorConfig) -> Result<Supervisor, Error> {
+        let (wake_read, wake_write) =
+            UnixStream::pair().map_err(|e| Error::io("create supervisor wake-up pipe", e))?;
+        for s in [&wake_read, &wake_write] {
+            s.set_nonblocking(true)
+                .map_err(|e| Error::io("create supervisor wake-up pipe", e))?;
+        }
+        Ok(Supervisor {
+            config,
+            on_event: None,
+            stop_requested: Arc::new(AtomicBool::new(false)),
+            wake_read,
+            wake_write: Arc::new(wake_write),
+        })
+    }
+
+    /// Calls `f` on the supervisor's thread for every [`Event`] (after logging it).
+    pub fn on_event(mut self, f: impl FnMut(&Event) + 'static) -> Supervisor {
+        self.on_event = Some(Box::new(f));
+        self
+    }
+
+    /// A handle that stops [`run`](Self::run) from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            requested: Arc::clone(&self.stop_requested),
+            wake: Arc::clone(&self.wake_write),
+        }
+    }
+
+    /// Runs the tree on the calling thread until SIGTERM/SIGINT (or a [`StopHandle`]),
+    /// then stops it gracefully and returns once every child is gone. Starts no thread.
+    ///
+    /// Installs handlers for SIGTERM, SIGINT, SIGHUP and SIGCHLD for the rest of the
+    /// process's life. Call it on the thread that outlives the workers (their
+    /// parent-death signal is tied to the spawning thread): normally `main`.
+    pub fn run(mut self) -> Result<ShutdownReport, Error> {
+        let signals = self.install_signals()?;
+        let mut slots = self.slots();
+        let mut retiring: Vec<Retiring> = Vec::new();
+        let mut stop_deadline: Option<Instant> = None;
+        let mut force_killed = 0;
+        let now = Instant::now();
+        for slot in &mut slots {
+            slot.next_start = Some(now);
+        }
+        loop {
+            // 1. Signals and stop requests.
+            let term = signals.term.swap(false, Ordering::SeqCst);
+            let int = signals.int.swap(false, Ordering::SeqCst);
+            let handle = self.stop_requested.swap(false, Ordering::SeqCst);
+            if term || int || handle {
+                let signal = if term {
+                    Some(SIGTERM)
+                } else if int {
+                    Some(SIGINT)
+                } else {
+                    None
+                };
+                if stop_deadline.is_some() && signal.is_some() {
+                    // A second signal while draining: stop waiting.
+                    stop_deadline = Some(Instant::now());
+                } else if stop_deadline.is_none() {
+                    self.emit(&Event::Stopping { signal });
+                    stop_deadline =
+                        Some(Instant::now() + self.config.drain_timeout + KILL_GRACE);
+                    for slot in &mut slots {
+                        slot.next_start = None;
+                        if let Some(run) = &slot.running {
+                            let _ = send_signal(run.child.id(), Signal::TERM);
+                        }
+                    }
+                    for r in &retiring {
+                        let _ = send_signal(r.run.child.id(), Signal::TERM);
+                    }
+                }
+            }
+            if signals.hup.swap(false, Ordering::SeqCst) && stop_deadline.is_none() {
+                self.emit(&Event::Reloading);
+                let deadline = Instant::now() + self.config.drain_timeout + KILL_GRACE;
+                for i in 0..slots.len() {
+                    if let Some(run) = slots[i].running.take() {
+                        let _ = send_signal(run.child.id(), Signal::TERM);
+                        retiring.push(Retiring {
+                            name: slots[i].name.clone(),
+                            run,
+                            deadline,
+                        });
+                    }
+                    // New generation at once: the listeners never stop accepting.
+                    self.start(&mut slots[i]);
+                }
+            }
+
+            // 2. Reap.
+            let stopping = stop_deadline.is_some();
+            for slot in &mut slots {
+                let Some(run) = &mut slot.running else {
+                    continue;
+                };
+                let status = match run.child.try_wait() {
+                    Ok(Some(status)) => status,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        log::error!(target: "svrkit_worker", "wait for {}: {e}", slot.name);
+                        continue;
+                    }
+                };
+                let pid = run.child.id();
+                let ran_for = run.started.elapsed();
+                slot.running = None;
+                let restart_in = if stopping {
+                    None
+                } else {
+                    let delay = slot.backoff.on_exit(ran_for);
+                    slot.next_start = Some(Instant::now() + delay);
+                    Some(delay)
+                };
+                let ev = Event::Exited {
+                    worker: slot.name.clone(),
+                    pid,
+                    reason: ExitReason::from_status(status),
+                    ran_for,
+                    restart_in,
+                };
+                self.emit(&ev);
+            }
+            let mut i = 0;
+            while i < retiring.len() {
+                match retiring[i].run.child.try_wait() {
+                    Ok(Some(status)) => {
+                        let r = retiring.swap_remove(i);
+                        self.emit(&Event::Exited {
+                            worker: r.name,
+                            pid: r.run.child.id(),
+                            reason: ExitReason::from_status(status),
+                            ran_for: r.run.started.elapsed(),
+                            restart_in: None,
+                        });
+                    }
+                    _ => i += 1,
+                }
+            }
+
+            // 3. Deadlines: kill what outlived its drain.
+            let now = Instant::now();
+            let mut i = 0;
+            while i < retiring.len() {
+                if now >= retiring[i].deadline || stop_deadline.is_some_and(|d| now >= d) {
+                    let mut r = retiring.swap_remove(i);
+                    force_killed += 1;
+                    self.kill_and_reap(&r.name, &mut r.run);
+                } else {
+                    i += 1;
+                }
+            }
+            if let Some(deadline) = stop_deadline {
+                if now >= deadline {
+                    for slot in &mut slots {
+                        if let Some(mut run) = slot.running.take() {
+                            force_killed += 1;
+                            self.kill_and_reap(&slot.name, &mut run);
+                        }
+                    }
+                }
+                if slots.iter().all(|s| s.running.is_none()) && retiring.is_empty() {
+                    return Ok(ShutdownReport { force_killed });
+                }
+            }
+
+            // 4. (Re)start what is due.
+            if stop_deadline.is_none() {
+                for i in 0..slots.len() {
+                    if slots[i].running.is_none()
+                        && slots[i].next_start.is_some_and(|t| t <= Instant::now())
+                    {
+                        self.start(&mut slots[i]);
+                    }
+                }
+            }
+
+            // 5. Sleep until a signal, a child's death or the next deadline.
+            let mut next = Instant::now() + Duration::from_secs(1);
+            for slot in &slots {
+                if slot.running.is_none() {
+                    if let Some(t) = slot.next_start {
+                        next = next.min(t);
+                    }
+                }
+            }
+            for r in &retiring {
+                next = next.min(r.deadline);
+            }
+            if let Some(d) = stop_deadline {
+                next = next.min(d);
+            }
+            self.sleep_until(next);
+        }
+    }
+
+    fn slots(&self) -> Vec<Slot> {
+        let mut slots = Vec::new();
+        for id in 0..self.config.rpc_workers {
+            slots.push(Slot {
+                name: WorkerId::Rpc(id),
+                id,
+                kind: SlotKind::Rpc,
+                running: None,
+                next_start: None,
+                backoff: Backoff::new(self.config.restart),
+            });
+        }
+        for g in &self.config.self_groups {
+            for id in 0..g.workers {
+                slots.push(Slot {
+                    name: WorkerId::SelfWorker {
+                        group: g.name.clone(),
+                        id,
+                    },
+                    id,
+                    kind: SlotKind::SelfWorker {
+                        group: g.name.clone(),
+                        coroutines: g.coroutines,
+                    },
+                    running: None,
+                    next_start: None,
+                    backoff: Backoff::new(self.config.restart),
+                });
+            }
+        }
+        slots
+    }
+
+    fn install_signals(&self) -> Result<Signals, Error> {
+        let signals = Signals {
+            term: Arc::new(AtomicBool::new(false)),
+            int: Arc::new(AtomicBool::new(false)),
+            hup: Arc::new(AtomicBool::new(false)),
+        };
+        let err = |sig: i32, e| {
+            Error::io(
+                format!("install handler for {}", crate::sys::signal_name(sig)),
+                e,
+            )
+        };
+        for (sig, flag) in [
+            (SIGTERM, &signals.term),
+            (SIGINT, &signals.int),
+            (SIGHUP, &signals.hup),
+        ] {
+            signal_hook::flag::register(sig, Arc::clone(flag)).map_err(|e| err(sig, e))?;
+        }
+        for sig in [SIGTERM, SIGINT, SIGHUP, SIGCHLD] {
+            let w = self.wake_write.try_clone().map_err(|e| err(sig, e))?;
+            signal_hook::low_level::pipe::register(sig, w).map_err(|e| err(sig, e))?;
+        }
+        Ok(signals)
+    }
+
+    fn start(&mut self, slot: &mut Slot) {
+        match self.spawn(slot) {
+            Ok(child) => {
+                let pid = child.id();
+                slot.running = Some(Running {
+                    child,
+                    started: Instant::now(),
+                });
+                slot.next_start = None;
+                self.emit(&Event::Started {
+                    worker: slot.name.clone(),
+                    pid,
+                });
+            }
+            Err(e) => {
+                let delay = slot.backoff.on_exit(Duration::ZERO);
+                slot.next_start = Some(Instant::now() + delay);
+                self.emit(&Event::SpawnFailed {
+                    worker: slot.name.clone(),
+                    error: e.to_string(),
+                    restart_in: delay,
+                });
+            }
+        }
+    }
+
+    fn spawn(&self, slot: &Slot) -> std::io::Result<Child> {
+        // Duplicates of the listeners without close-on-exec, alive only across this
+        // spawn, so that only workers inherit them (not every child of this process).
+        let mut dups: Vec<(&'static str, OwnedFd)> = Vec::new();
+        if slot.kind == SlotKind::Rpc {
+            for l in &self.config.listeners {
+                dups.push((l.kind(), rustix::io::dup(l.as_fd())?));
+            }
+        }
+        let fds: Vec<(&'static str, i32)> = dups.iter().map(|(k, fd)| (*k, fd.as_raw_fd())).collect();
+        let mut args = std::env::args_os();
+        let argv0 = args.next().unwrap_or_else(|| OsString::from("svrkit-worker"));
+        // /proc/self/exe: the very binary the master runs, even if the file on disk was
+        // replaced by a rebuild since.
+        let mut cmd = Command::new("/proc/self/exe");
+        cmd.arg0(argv0)
+            .args(args)
+            .envs(worker_env(slot.id, &slot.kind, &fds))
+            .stdin(Stdio::null());
+        let child = cmd.spawn();
+        drop(dups);
+        child
+    }
+
+    fn kill_and_reap(&mut self, name: &WorkerId, run: &mut Running) {
+        let pid = run.child.id();
+        let _ = run.child.kill();
+        let status = run.child.wait();
+        self.emit(&Event::ForceKilled {
+            worker: name.clone(),
+            pid,
+        });
+        if let Ok(status) = status {
+            self.emit(&Event::Exited {
+                worker: name.clone(),
+                pid,
+                reason: ExitReason::from_status(status),
+                ran_for: run.started.elapsed(),
+                restart_in: None,
+            });
+        }
+    }
+
+    fn sleep_until(&mut self, deadline: Instant) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !left.is_zero() {
+            let ts = Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: i64::from(left.subsec_nanos()),
+            };
+            let mut fds = [PollFd::new(&self.wake_read, PollFlags::IN)];
+            // EINTR is as good as a wake-up: the loop re-checks everything.
+            let _ = poll(&mut fds, Some(&ts));
+        }
+        let mut buf = [0u8; 64];
+        while matches!((&self.wake_read).read(&mut buf), Ok(n) if n > 0) {}
+    }
+
+    fn emit(&mut self, ev: &Event) {
+        match ev {
+            Event::Exited {
+                restart_in: Some(_),
+                ..
+            }
+            | Event::SpawnFailed { .. }
+            | Event::ForceKilled { .. } => log::warn!(target: "svrkit_worker", "{ev}"),
+            _ => log::info!(target: "svrkit_worker", "{ev}"),
+        }
+        if let Some(f) = &mut self.on_event {
+            f(ev);
+        }
+    }
+}
