@@ -136,12 +136,10 @@ impl Diagnostics {
     fn render_one(&self, f: &mut fmt::Formatter<'_>, d: &Diagnostic) -> fmt::Result {
         let file = self.file.as_deref().unwrap_or("<idl>");
         writeln!(f, "{file}:{}:{}: error: {}: {}", d.line, d.column, d.path, d.message)?;
-        let line_start = self.source[..d.span.start.min(self.source.len())]
-            .rfind('\n')
-            .map_or(0, |i| i + 1);
-        let line_end = self.source[line_start..]
-            .find('\n')
-            .map_or(self.source.len(), |i| line_start + i);
+        let line_start =
+            self.source[..d.span.start.min(self.source.len())].rfind('\n').map_or(0, |i| i + 1);
+        let line_end =
+            self.source[line_start..].find('\n').map_or(self.source.len(), |i| line_start + i);
         let text = self.source[line_start..line_end].trim_end_matches('\r');
         let start = d.span.start.clamp(line_start, line_start + text.len());
         let end = d.span.end.clamp(start, line_start + text.len());
@@ -196,9 +194,7 @@ impl LineIndex {
         let offset = offset.min(source.len());
         let line = self.starts.partition_point(|&s| s <= offset) - 1;
         let start = self.starts[line];
-        let column = source
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count());
+        let column = source.get(start..offset).map_or(offset - start, |s| s.chars().count());
         (line + 1, column + 1)
     }
 }

@@ -153,9 +153,7 @@ impl Parser<'_> {
                             .find("*/")
                             .map_or(self.src.len(), |i| start + 2 + i + 2)
                     };
-                    let first_line_end = self.src[start..end]
-                        .find('\n')
-                        .map_or(end, |i| start + i);
+                    let first_line_end = self.src[start..end].find('\n').map_or(end, |i| start + i);
                     self.error(
                         Span::new(start, first_line_end),
                         "comments are not allowed in JSON",
@@ -187,7 +185,11 @@ impl Parser<'_> {
     fn value(&mut self, depth: usize) -> Result<Value, Fatal> {
         if depth > MAX_DEPTH {
             let span = self.char_span();
-            return Err(self.fatal(span, format!("nested more than {MAX_DEPTH} levels deep"), None));
+            return Err(self.fatal(
+                span,
+                format!("nested more than {MAX_DEPTH} levels deep"),
+                None,
+            ));
         }
         let start = self.pos;
         match self.peek() {
@@ -324,9 +326,15 @@ impl Parser<'_> {
                 Some(c) => {
                     let span = self.char_span();
                     let (msg, help) = if c == b'\n' {
-                        ("this string is never closed on its line", "add the closing '\"'; a newline inside a string is written \\n")
+                        (
+                            "this string is never closed on its line",
+                            "add the closing '\"'; a newline inside a string is written \\n",
+                        )
                     } else {
-                        ("control characters must be escaped in JSON strings", "write \\t, \\n or \\u00XX")
+                        (
+                            "control characters must be escaped in JSON strings",
+                            "write \\t, \\n or \\u00XX",
+                        )
                     };
                     let span = if c == b'\n' { Span::new(start, start + 1) } else { span };
                     return Err(self.fatal(span, msg, Some(help.to_owned())));
@@ -339,7 +347,11 @@ impl Parser<'_> {
         let start = self.pos;
         self.pos += 1;
         let Some(c) = self.peek() else {
-            return Err(self.fatal(Span::new(start, start + 1), "unfinished escape at the end of the file", None));
+            return Err(self.fatal(
+                Span::new(start, start + 1),
+                "unfinished escape at the end of the file",
+                None,
+            ));
         };
         self.pos += 1;
         let ch = match c {
@@ -356,17 +368,29 @@ impl Parser<'_> {
                 if (0xD800..0xDC00).contains(&hi) {
                     let lo_start = self.pos;
                     if self.bytes.get(self.pos..self.pos + 2) != Some(b"\\u") {
-                        return Err(self.fatal(Span::new(start, self.pos), "unpaired UTF-16 surrogate in \\u escape", None));
+                        return Err(self.fatal(
+                            Span::new(start, self.pos),
+                            "unpaired UTF-16 surrogate in \\u escape",
+                            None,
+                        ));
                     }
                     self.pos += 2;
                     let lo = self.hex4(lo_start)?;
                     if !(0xDC00..0xE000).contains(&lo) {
-                        return Err(self.fatal(Span::new(start, self.pos), "unpaired UTF-16 surrogate in \\u escape", None));
+                        return Err(self.fatal(
+                            Span::new(start, self.pos),
+                            "unpaired UTF-16 surrogate in \\u escape",
+                            None,
+                        ));
                     }
                     let code = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
                     char::from_u32(code).unwrap_or('\u{fffd}')
                 } else if (0xDC00..0xE000).contains(&hi) {
-                    return Err(self.fatal(Span::new(start, self.pos), "unpaired UTF-16 surrogate in \\u escape", None));
+                    return Err(self.fatal(
+                        Span::new(start, self.pos),
+                        "unpaired UTF-16 surrogate in \\u escape",
+                        None,
+                    ));
                 } else {
                     char::from_u32(hi).unwrap_or('\u{fffd}')
                 }
@@ -386,7 +410,8 @@ impl Parser<'_> {
     }
 
     fn hex4(&mut self, escape_start: usize) -> Result<u32, Fatal> {
-        let digits = self.bytes.get(self.pos..self.pos + 4).filter(|d| d.iter().all(u8::is_ascii_hexdigit));
+        let digits =
+            self.bytes.get(self.pos..self.pos + 4).filter(|d| d.iter().all(u8::is_ascii_hexdigit));
         match digits {
             Some(d) => {
                 let text = std::str::from_utf8(d).unwrap_or("0");
@@ -422,7 +447,11 @@ impl Parser<'_> {
                     self.pos += 1;
                     self.skip_ws();
                     if self.peek() == Some(b']') {
-                        self.error(Span::new(comma, comma + 1), "trailing comma is not allowed in JSON", Some("remove this comma".to_owned()));
+                        self.error(
+                            Span::new(comma, comma + 1),
+                            "trailing comma is not allowed in JSON",
+                            Some("remove this comma".to_owned()),
+                        );
                         self.pos += 1;
                         break;
                     }
@@ -435,13 +464,21 @@ impl Parser<'_> {
                     // A missing comma between items: report it and carry on.
                     let span = self.char_span();
                     self.path.push(Seg::Index(items.len()));
-                    self.error(span, "missing ',' before this array item", Some("add a comma".to_owned()));
+                    self.error(
+                        span,
+                        "missing ',' before this array item",
+                        Some("add a comma".to_owned()),
+                    );
                     self.path.pop();
                 }
                 _ => {
                     let span = self.char_span();
                     let found = self.found();
-                    return Err(self.fatal(span, format!("expected ',' or ']' in array, found {found}"), None));
+                    return Err(self.fatal(
+                        span,
+                        format!("expected ',' or ']' in array, found {found}"),
+                        None,
+                    ));
                 }
             }
         }
@@ -464,14 +501,19 @@ impl Parser<'_> {
                 _ => {
                     let span = self.char_span();
                     let found = self.found();
-                    let help = if self.peek().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') {
+                    let help = if self.peek().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+                    {
                         Some("object keys need double quotes: \"key\"".to_owned())
                     } else if self.peek() == Some(b'\'') {
                         Some("JSON strings use double quotes, not single quotes".to_owned())
                     } else {
                         None
                     };
-                    return Err(self.fatal(span, format!("expected a key in double quotes, found {found}"), help));
+                    return Err(self.fatal(
+                        span,
+                        format!("expected a key in double quotes, found {found}"),
+                        help,
+                    ));
                 }
             };
             let key_span = Span::new(key_start, self.pos);
@@ -480,7 +522,8 @@ impl Parser<'_> {
                 let span = self.char_span();
                 let found = self.found();
                 self.path.push(Seg::Key(key));
-                let e = self.fatal(span, format!("expected ':' after the key, found {found}"), None);
+                let e =
+                    self.fatal(span, format!("expected ':' after the key, found {found}"), None);
                 self.path.pop();
                 return Err(e);
             }
@@ -513,7 +556,11 @@ impl Parser<'_> {
                     self.pos += 1;
                     self.skip_ws();
                     if self.peek() == Some(b'}') {
-                        self.error(Span::new(comma, comma + 1), "trailing comma is not allowed in JSON", Some("remove this comma".to_owned()));
+                        self.error(
+                            Span::new(comma, comma + 1),
+                            "trailing comma is not allowed in JSON",
+                            Some("remove this comma".to_owned()),
+                        );
                         self.pos += 1;
                         break;
                     }
@@ -526,13 +573,21 @@ impl Parser<'_> {
                     let span = self.char_span();
                     let prev = members.last().map_or_else(String::new, |m| m.key.clone());
                     self.path.push(Seg::Key(prev));
-                    self.error(span, "missing ',' before this key", Some("add a comma after the previous value".to_owned()));
+                    self.error(
+                        span,
+                        "missing ',' before this key",
+                        Some("add a comma after the previous value".to_owned()),
+                    );
                     self.path.pop();
                 }
                 _ => {
                     let span = self.char_span();
                     let found = self.found();
-                    return Err(self.fatal(span, format!("expected ',' or '}}' after an object member, found {found}"), None));
+                    return Err(self.fatal(
+                        span,
+                        format!("expected ',' or '}}' after an object member, found {found}"),
+                        None,
+                    ));
                 }
             }
         }
@@ -573,12 +628,24 @@ mod tests {
 
     #[test]
     fn syntax_errors_carry_paths() {
-        assert_eq!(errors("{\"a\": {\"b\": [1, 2,]}}"), ["a.b: trailing comma is not allowed in JSON"]);
+        assert_eq!(
+            errors("{\"a\": {\"b\": [1, 2,]}}"),
+            ["a.b: trailing comma is not allowed in JSON"]
+        );
         assert_eq!(errors("{\"a\": 1 \"b\": 2}"), ["a: missing ',' before this key"]);
-        assert_eq!(errors("{\"a\": 01}"), ["a: invalid number `01`: JSON numbers cannot have leading zeros"]);
+        assert_eq!(
+            errors("{\"a\": 01}"),
+            ["a: invalid number `01`: JSON numbers cannot have leading zeros"]
+        );
         assert_eq!(errors("{\"a\": True}"), ["a: expected a value, found `True`"]);
-        assert_eq!(errors("{\"a\": 1, \"a\": 2}"), ["a: duplicate key \"a\" (first given on line 1)"]);
-        assert_eq!(errors("{} x"), ["(top level): unexpected 'x' after the end of the JSON document"]);
+        assert_eq!(
+            errors("{\"a\": 1, \"a\": 2}"),
+            ["a: duplicate key \"a\" (first given on line 1)"]
+        );
+        assert_eq!(
+            errors("{} x"),
+            ["(top level): unexpected 'x' after the end of the JSON document"]
+        );
         assert_eq!(errors("{\"a\": \"\\ud800\"}"), ["a: unpaired UTF-16 surrogate in \\u escape"]);
         assert_eq!(errors("{\"a\": [\"\\q\"]}"), ["a[0]: invalid escape `\\q`"]);
         assert_eq!(errors("// c\n{}"), ["(top level): comments are not allowed in JSON"]);

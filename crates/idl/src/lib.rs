@@ -123,7 +123,8 @@ pub use model::{
 /// Parses and validates IDL text. On failure, every problem found is returned.
 pub fn parse(source: &str) -> Result<Idl, Diagnostics> {
     let mut diags = Vec::new();
-    let idl = json::parse(source, &mut diags).and_then(|root| lower::lower(source, &root, &mut diags));
+    let idl =
+        json::parse(source, &mut diags).and_then(|root| lower::lower(source, &root, &mut diags));
     match idl {
         Some(idl) if diags.is_empty() => Ok(idl),
         _ => {
@@ -148,7 +149,8 @@ pub fn parse(source: &str) -> Result<Idl, Diagnostics> {
 /// Reads and parses an IDL file; diagnostics name the file as given.
 pub fn parse_file(path: impl AsRef<Path>) -> Result<Idl, Error> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+    let bytes =
+        std::fs::read(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
     let text = String::from_utf8(bytes).map_err(|e| Error::NotUtf8 {
         path: path.to_owned(),
         offset: e.utf8_error().valid_up_to(),
@@ -183,7 +185,11 @@ impl fmt::Display for Error {
         match self {
             Error::Read { path, .. } => write!(f, "cannot read IDL file {}", path.display()),
             Error::NotUtf8 { path, offset } => {
-                write!(f, "IDL file {} is not UTF-8 text (invalid byte at offset {offset})", path.display())
+                write!(
+                    f,
+                    "IDL file {} is not UTF-8 text (invalid byte at offset {offset})",
+                    path.display()
+                )
             }
             Error::Invalid(d) => d.fmt(f),
         }

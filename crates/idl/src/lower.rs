@@ -98,6 +98,8 @@ fn index_path(path: &str, i: usize) -> String {
 /// Proto names known so far, with their ids.
 struct ProtoTable {
     names: Vec<String>,
+    /// False when `protos` itself was unusable: then unknown names are not reported again.
+    complete: bool,
 }
 
 impl ProtoTable {
@@ -128,7 +130,14 @@ impl Unique {
 }
 
 impl Cx<'_> {
-    fn err(&mut self, kind: ErrorKind, path: &str, span: Span, message: String, help: Option<String>) {
+    fn err(
+        &mut self,
+        kind: ErrorKind,
+        path: &str,
+        span: Span,
+        message: String,
+        help: Option<String>,
+    ) {
         self.diags.push(Diagnostic {
             kind,
             path: if path.is_empty() { "(top level)".to_owned() } else { path.to_owned() },
@@ -164,13 +173,24 @@ impl Cx<'_> {
             Kind::String(s) if expected.contains("boolean") && (s == "true" || s == "false") => {
                 Some(format!("remove the quotes: {s}"))
             }
-            Kind::Number(n) if expected.contains("string") => Some(format!("add quotes: \"{n}\"")),
             _ => None,
         };
-        self.err(ErrorKind::WrongType, path, v.span, format!("expected {expected}, found {}", v.describe()), help);
+        self.err(
+            ErrorKind::WrongType,
+            path,
+            v.span,
+            format!("expected {expected}, found {}", v.describe()),
+            help,
+        );
     }
 
-    fn object<'v>(&mut self, v: &'v Value, path: String, what: &str, allowed: &[&'static str]) -> Option<Obj<'v>> {
+    fn object<'v>(
+        &mut self,
+        v: &'v Value,
+        path: String,
+        what: &str,
+        allowed: &[&'static str],
+    ) -> Option<Obj<'v>> {
         let Kind::Object(members) = &v.kind else {
             self.wrong_type(v, &path, &format!("an object ({what})"));
             return None;
@@ -183,7 +203,8 @@ impl Cx<'_> {
             let guess = names::did_you_mean(&m.key, allowed.iter().copied()).or_else(|| {
                 allowed.iter().copied().find(|a| {
                     !m.key.is_empty()
-                        && (a.ends_with(&format!("_{}", m.key)) || a.starts_with(&format!("{}_", m.key)))
+                        && (a.ends_with(&format!("_{}", m.key))
+                            || a.starts_with(&format!("{}_", m.key)))
                 })
             });
             let help = match guess {
@@ -198,13 +219,24 @@ impl Cx<'_> {
                 None => format!("allowed keys here: {}", allowed.join(", ")),
             };
             let path = obj.path(&m.key);
-            self.err(ErrorKind::UnknownKey, &path, m.key_span, format!("unknown key \"{}\" in {what}", m.key), Some(help));
+            self.err(
+                ErrorKind::UnknownKey,
+                &path,
+                m.key_span,
+                format!("unknown key \"{}\" in {what}", m.key),
+                Some(help),
+            );
         }
         Some(obj)
     }
 
     /// A required member; reports it missing (unless a typo of it was already reported).
-    fn required<'v>(&mut self, obj: &Obj<'v>, key: &'static str, what_for: &str) -> Option<&'v Member> {
+    fn required<'v>(
+        &mut self,
+        obj: &Obj<'v>,
+        key: &'static str,
+        what_for: &str,
+    ) -> Option<&'v Member> {
         let m = obj.get(key);
         if m.is_none() && !obj.suggested.contains(&key) {
             self.err(
@@ -228,7 +260,15 @@ impl Cx<'_> {
         }
     }
 
-    fn integer(&mut self, v: &Value, path: &str, key: &str, range: RangeInclusive<i64>, help: Option<&str>) -> Option<i64> {
+    /// An integer in `range`; `zero_help` explains why 0 in particular is refused.
+    fn integer(
+        &mut self,
+        v: &Value,
+        path: &str,
+        key: &str,
+        range: RangeInclusive<i64>,
+        zero_help: Option<&str>,
+    ) -> Option<i64> {
         let expected = format!("an integer from {} to {}", range.start(), range.end());
         let Kind::Number(text) = &v.kind else {
             self.wrong_type(v, path, &expected);
@@ -250,14 +290,21 @@ impl Cx<'_> {
                 path,
                 v.span,
                 format!("{key} must be from {} to {}, not {n}", range.start(), range.end()),
-                help.map(str::to_owned),
+                zero_help.filter(|_| n == 0).map(str::to_owned),
             );
             return None;
         }
         Some(n)
     }
 
-    fn choice<T: Copy>(&mut self, v: &Value, path: &str, key: &str, choices: &[(&str, T)], hints: &[(&str, &str)]) -> Option<T> {
+    fn choice<T: Copy>(
+        &mut self,
+        v: &Value,
+        path: &str,
+        key: &str,
+        choices: &[(&str, T)],
+        hints: &[(&str, &str)],
+    ) -> Option<T> {
         let allowed: Vec<&str> = choices.iter().map(|(s, _)| *s).collect();
         let expected = format!("one of {}", quoted_list(&allowed));
         let s = self.string(v, path, &expected)?;
@@ -271,7 +318,13 @@ impl Cx<'_> {
         } else {
             format!("{key} is {expected}")
         };
-        self.err(ErrorKind::InvalidValue, path, v.span, format!("unknown {key} \"{s}\""), Some(help));
+        self.err(
+            ErrorKind::InvalidValue,
+            path,
+            v.span,
+            format!("unknown {key} \"{s}\""),
+            Some(help),
+        );
         None
     }
 
@@ -285,20 +338,28 @@ impl Cx<'_> {
                 NameUse::Type => names::upper_camel_case(s),
                 NameUse::Value => names::snake_case(s),
             };
+            let stem = s.trim_end_matches('_');
             let fix = match rust_form {
-                NameUse::Type if form.starts_with(|c: char| c.is_ascii_digit()) => format!("msg{s}"),
-                NameUse::Type => format!("{s}_msg"),
+                NameUse::Type if form.starts_with(|c: char| c.is_ascii_digit()) => {
+                    format!("msg{stem}")
+                }
+                NameUse::Type => format!("{stem}_msg"),
                 NameUse::Value => format!("{form}_"),
             };
             names::ident_problem(&form).map(|p| (format!("it becomes `{form}` in Rust: {p}"), fix))
         });
         if let Some((problem, fix)) = problem {
+            let help = if s.is_ascii() {
+                format!("rename it, e.g. \"{fix}\"")
+            } else {
+                "rename it with ASCII letters, digits and '_'".to_owned()
+            };
             self.err(
                 ErrorKind::InvalidName,
                 path,
                 v.span,
                 format!("{what} \"{s}\" cannot be a Rust identifier: {problem}"),
-                Some(format!("rename it, e.g. \"{fix}\"")),
+                Some(help),
             );
         }
         Some(name)
@@ -310,7 +371,8 @@ impl Cx<'_> {
             NameUse::Type => name.upper_camel_case(),
             NameUse::Value => name.snake_case(),
         };
-        let clash = seen.seen.iter().find(|(exact, f, _)| exact == name.as_str() || *f == form).cloned();
+        let clash =
+            seen.seen.iter().find(|(exact, f, _)| exact == name.as_str() || *f == form).cloned();
         if let Some((exact, _, first)) = clash {
             let line = self.line_of(first);
             let message = if exact == name.as_str() {
@@ -322,7 +384,13 @@ impl Cx<'_> {
                     name.as_str()
                 )
             };
-            self.err(ErrorKind::Duplicate, path, name.span(), message, Some("rename one of them".to_owned()));
+            self.err(
+                ErrorKind::Duplicate,
+                path,
+                name.span(),
+                message,
+                Some("rename one of them".to_owned()),
+            );
             return false;
         }
         seen.seen.push((name.as_str().to_owned(), form, name.span()));
@@ -333,11 +401,13 @@ impl Cx<'_> {
         let allowed = ["app", "protos", "rpc_client", "rpc_server", "self_server"];
         let top = self.object(root, "(top level)".to_owned(), "the IDL document", &allowed)?;
 
-        let app = self.required(&top, "app", "the service name, e.g. \"echo\"").and_then(|m| self.app(&m.value));
+        let app = self
+            .required(&top, "app", "the service name, e.g. \"echo\"")
+            .and_then(|m| self.app(&m.value));
 
         let (protos, table) = match top.get("protos") {
             Some(m) => self.protos(&m.value),
-            None => (Some(Vec::new()), ProtoTable { names: Vec::new() }),
+            None => (Some(Vec::new()), ProtoTable { names: Vec::new(), complete: true }),
         };
 
         let rpc_client = match top.get("rpc_client") {
@@ -354,7 +424,13 @@ impl Cx<'_> {
             None => Some(None),
         };
 
-        Some(Idl { app: app?, protos: protos?, rpc_client: rpc_client?, rpc_server: rpc_server?, self_server: self_server? })
+        Some(Idl {
+            app: app?,
+            protos: protos?,
+            rpc_client: rpc_client?,
+            rpc_server: rpc_server?,
+            self_server: self_server?,
+        })
     }
 
     fn app(&mut self, v: &Value) -> Option<Name> {
@@ -393,9 +469,10 @@ impl Cx<'_> {
     }
 
     fn protos(&mut self, v: &Value) -> (Option<Vec<Proto>>, ProtoTable) {
-        let mut table = ProtoTable { names: Vec::new() };
+        let mut table = ProtoTable { names: Vec::new(), complete: true };
         let Kind::Array(items) = &v.kind else {
             self.wrong_type(v, "protos", "an array of protos");
+            table.complete = false;
             return (None, table);
         };
         // Pass 1: names, so that fields may refer to protos defined later.
@@ -403,12 +480,16 @@ impl Cx<'_> {
         let mut decls = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let path = index_path("protos", i);
-            let Some(obj) = self.object(item, path, "a proto: {\"name\", \"fields\"}", &["name", "fields"]) else {
+            let Some(obj) =
+                self.object(item, path, "a proto: {\"name\", \"fields\"}", &["name", "fields"])
+            else {
                 continue;
             };
             let Some(m) = self.required(&obj, "name", "the proto's name") else { continue };
             let name_path = obj.path("name");
-            let Some(name) = self.name(&m.value, &name_path, "proto name", NameUse::Type) else { continue };
+            let Some(name) = self.name(&m.value, &name_path, "proto name", NameUse::Type) else {
+                continue;
+            };
             if SCALARS.iter().any(|(s, _)| name == *s) || CONTAINERS.contains(&name.as_str()) {
                 self.err(
                     ErrorKind::InvalidName,
@@ -457,7 +538,11 @@ impl Cx<'_> {
             edges.push(direct);
             protos.push(Proto { name: name.clone(), fields, span: obj.span });
         }
-        self.check_recursion(&decls.iter().map(|(i, _, _)| *i).collect::<Vec<_>>(), &protos, &edges);
+        self.check_recursion(
+            &decls.iter().map(|(i, _, _)| *i).collect::<Vec<_>>(),
+            &protos,
+            &edges,
+        );
         (ok.then_some(protos), table)
     }
 
@@ -493,7 +578,12 @@ impl Cx<'_> {
             }
             w.state[p] = State::Done;
         }
-        let mut w = Walk { edges, state: vec![State::New; protos.len()], stack: Vec::new(), cycles: Vec::new() };
+        let mut w = Walk {
+            edges,
+            state: vec![State::New; protos.len()],
+            stack: Vec::new(),
+            cycles: Vec::new(),
+        };
         for p in 0..protos.len() {
             if w.state[p] == State::New {
                 visit(&mut w, p);
@@ -502,8 +592,10 @@ impl Cx<'_> {
         for cycle in w.cycles {
             let Some(&(last, closing)) = cycle.last() else { continue };
             let target = &protos[closing.to.0].name;
-            let chain: Vec<String> =
-                cycle.iter().map(|&(p, e)| format!("{}.{}", protos[p].name, protos[p].fields[e.field].name)).collect();
+            let chain: Vec<String> = cycle
+                .iter()
+                .map(|&(p, e)| format!("{}.{}", protos[p].name, protos[p].fields[e.field].name))
+                .collect();
             let path = format!("protos[{}].fields[{}].type", array_index[last], closing.json_index);
             self.err(
                 ErrorKind::Recursion,
@@ -517,8 +609,19 @@ impl Cx<'_> {
         }
     }
 
-    fn field(&mut self, v: &Value, path: &str, table: &ProtoTable, seen: &mut Unique) -> Option<Field> {
-        let obj = self.object(v, path.to_owned(), "a field: {\"name\", \"type\", \"subtype\"?}", &["name", "type", "subtype"])?;
+    fn field(
+        &mut self,
+        v: &Value,
+        path: &str,
+        table: &ProtoTable,
+        seen: &mut Unique,
+    ) -> Option<Field> {
+        let obj = self.object(
+            v,
+            path.to_owned(),
+            "a field: {\"name\", \"type\", \"subtype\"?}",
+            &["name", "type", "subtype"],
+        )?;
         let name = self
             .required(&obj, "name", "the field's name")
             .and_then(|m| self.name(&m.value, &obj.path("name"), "field name", NameUse::Value));
@@ -539,8 +642,18 @@ impl Cx<'_> {
         match s {
             "list" | "tuple" | "dict" => {
                 let Some(sub) = subtype else {
-                    let example = if s == "dict" { "\"subtype\": \"int:string\" (key:value)" } else { "\"subtype\": \"int\" (the element type)" };
-                    self.err(ErrorKind::MissingKey, &ty_path, ty.span, format!("{s} needs a subtype"), Some(format!("add {example}")));
+                    let example = if s == "dict" {
+                        "\"subtype\": \"int:string\" (key:value)"
+                    } else {
+                        "\"subtype\": \"int\" (the element type)"
+                    };
+                    self.err(
+                        ErrorKind::MissingKey,
+                        &ty_path,
+                        ty.span,
+                        format!("{s} needs a subtype"),
+                        Some(format!("add {example}")),
+                    );
                     return None;
                 };
                 let text = self.string(&sub.value, &sub_path, "a string (the element type)")?;
@@ -548,7 +661,11 @@ impl Cx<'_> {
                     self.dict(&sub.value, text, &sub_path, table)
                 } else {
                     let elem = self.element(&sub.value, text, 0, &sub_path, table, s)?;
-                    Some(if s == "list" { Type::List(Box::new(elem)) } else { Type::Tuple(Box::new(elem)) })
+                    Some(if s == "list" {
+                        Type::List(Box::new(elem))
+                    } else {
+                        Type::Tuple(Box::new(elem))
+                    })
                 }
             }
             _ => {
@@ -568,12 +685,22 @@ impl Cx<'_> {
     }
 
     /// A scalar or proto name (no containers).
-    fn named_type(&mut self, s: &str, span: Span, path: &str, table: &ProtoTable, what: &str) -> Option<Type> {
+    fn named_type(
+        &mut self,
+        s: &str,
+        span: Span,
+        path: &str,
+        table: &ProtoTable,
+        what: &str,
+    ) -> Option<Type> {
         if let Some((_, t)) = SCALARS.iter().find(|(n, _)| *n == s) {
             return Some(t.clone());
         }
         if let Some(id) = table.find(s) {
             return Some(Type::Proto(id));
+        }
+        if !table.complete {
+            return None;
         }
         let alias = TYPE_ALIASES.iter().find(|(a, _)| a.eq_ignore_ascii_case(s)).map(|(_, t)| *t);
         let mut candidates: Vec<&str> = SCALARS.iter().map(|(n, _)| *n).collect();
@@ -581,14 +708,25 @@ impl Cx<'_> {
         candidates.extend(table.names.iter().map(String::as_str));
         let help = match alias.or_else(|| names::did_you_mean(s, candidates.iter().copied())) {
             Some(g) => format!("did you mean \"{g}\"?"),
-            None => format!("a {what} is string, bool, int, float, bin, list, tuple, dict or a proto name ({})", table.listing()),
+            None => format!(
+                "a {what} is string, bool, int, float, bin, list, tuple, dict or a proto name ({})",
+                table.listing()
+            ),
         };
         self.err(ErrorKind::UnknownType, path, span, format!("unknown {what} \"{s}\""), Some(help));
         None
     }
 
     /// An element type inside a subtype: a scalar or a proto, not a container.
-    fn element(&mut self, v: &Value, text: &str, offset: usize, path: &str, table: &ProtoTable, container: &str) -> Option<Type> {
+    fn element(
+        &mut self,
+        v: &Value,
+        text: &str,
+        offset: usize,
+        path: &str,
+        table: &ProtoTable,
+        container: &str,
+    ) -> Option<Type> {
         let trimmed = text.trim();
         let off = offset + (text.len() - text.trim_start().len());
         let span = self.part_span(v, off, trimmed.len());
@@ -598,7 +736,9 @@ impl Cx<'_> {
                 path,
                 span,
                 format!("a {container} cannot hold a {trimmed} directly"),
-                Some(format!("define a proto with a {trimmed} field and use the proto's name here")),
+                Some(format!(
+                    "define a proto with a {trimmed} field and use the proto's name here"
+                )),
             );
             return None;
         }
@@ -612,7 +752,18 @@ impl Cx<'_> {
                 path,
                 v.span,
                 format!("dict subtype must be \"key:value\", found \"{text}\""),
-                Some(format!("e.g. \"string:{}\"; keys are {KEY_TYPES}", if text.trim().is_empty() { "int" } else { text.trim() })),
+                Some(match text.split_once([',', '-', '=', '>', ' ', '/', ';', '|']) {
+                    Some((k, v))
+                        if !k.trim().is_empty() && !v.trim_start_matches(['>', ' ']).is_empty() =>
+                    {
+                        format!(
+                            "did you mean \"{}:{}\"?",
+                            k.trim(),
+                            v.trim_start_matches(['>', ' ']).trim()
+                        )
+                    }
+                    _ => format!("e.g. \"int:string\"; keys are {KEY_TYPES}"),
+                }),
             );
             return None;
         };
@@ -635,7 +786,11 @@ impl Cx<'_> {
                 None
             }
             _ if CONTAINERS.contains(&kt) || table.find(kt).is_some() => {
-                let what = if table.find(kt).is_some() { format!("a proto ({kt})") } else { format!("a {kt}") };
+                let what = if table.find(kt).is_some() {
+                    format!("a proto ({kt})")
+                } else {
+                    format!("a {kt}")
+                };
                 self.err(
                     ErrorKind::InvalidValue,
                     path,
@@ -646,12 +801,21 @@ impl Cx<'_> {
                 None
             }
             _ => {
-                let alias = TYPE_ALIASES.iter().find(|(a, _)| a.eq_ignore_ascii_case(kt)).map(|(_, t)| *t);
-                let help = match alias.or_else(|| names::did_you_mean(kt, ["string", "int", "bool", "bin"])) {
+                let alias =
+                    TYPE_ALIASES.iter().find(|(a, _)| a.eq_ignore_ascii_case(kt)).map(|(_, t)| *t);
+                let help = match alias
+                    .or_else(|| names::did_you_mean(kt, ["string", "int", "bool", "bin"]))
+                {
                     Some(g) => format!("did you mean \"{g}\"?"),
                     None => format!("keys are {KEY_TYPES}"),
                 };
-                self.err(ErrorKind::UnknownType, path, kspan, format!("unknown dict key type \"{kt}\""), Some(help));
+                self.err(
+                    ErrorKind::UnknownType,
+                    path,
+                    kspan,
+                    format!("unknown dict key type \"{kt}\""),
+                    Some(help),
+                );
                 None
             }
         };
@@ -667,7 +831,10 @@ impl Cx<'_> {
                 &obj.path("mode"),
                 "mode",
                 &[("sharding", ClientMode::Sharding), ("hashring", ClientMode::Hashring)],
-                &[("consistent_hash", "consistent hashing is \"hashring\""), ("ketama", "ketama consistent hashing is \"hashring\"")],
+                &[
+                    ("consistent_hash", "consistent hashing is \"hashring\""),
+                    ("ketama", "ketama consistent hashing is \"hashring\""),
+                ],
             )?,
             None => defaults::CLIENT_MODE,
         };
@@ -682,9 +849,16 @@ impl Cx<'_> {
             Some(m) => self.ip(&m.value, &obj.path("ip")),
             None => defaults::RPC_IP.parse().ok(),
         };
-        let port = self.required(&obj, "port", "the TCP port to listen on, 1 to 65535").and_then(|m| {
-            self.integer(&m.value, &obj.path("port"), "port", 1..=65535, Some("port 0 would make the OS pick a port that clients cannot know"))
-        });
+        let port =
+            self.required(&obj, "port", "the TCP port to listen on, 1 to 65535").and_then(|m| {
+                self.integer(
+                    &m.value,
+                    &obj.path("port"),
+                    "port",
+                    1..=65535,
+                    Some("port 0 would let the OS pick a port that clients cannot know"),
+                )
+            });
         let worker_type = match obj.get("worker_type") {
             Some(m) => self.choice(
                 &m.value,
@@ -696,12 +870,19 @@ impl Cx<'_> {
                     ("process", WorkerType::Process),
                     ("process_coroutine", WorkerType::ProcessCoroutine),
                 ],
-                &[("async", "async handlers are \"coroutine\""), ("gevent", "gevent's green threads are \"coroutine\"")],
+                &[
+                    ("async", "async handlers are \"coroutine\""),
+                    ("gevent", "gevent's green threads are \"coroutine\""),
+                ],
             ),
             None => Some(defaults::RPC_WORKER_TYPE),
         };
         let worker_sum = self.worker_sum(&obj, defaults::RPC_WORKER_SUM);
-        let coroutine_sum = self.coroutine_sum(&obj, worker_type.map(|w| (w.uses_coroutines(), w.as_str())), "coroutine or process_coroutine");
+        let coroutine_sum = self.coroutine_sum(
+            &obj,
+            worker_type.map(|w| (w.uses_coroutines(), w.as_str())),
+            "coroutine or process_coroutine",
+        );
 
         let apis = match obj.get("apis") {
             Some(m) => self.apis(&m.value, table),
@@ -727,16 +908,31 @@ impl Cx<'_> {
         } else if s == "*" || s.is_empty() {
             "write \"0.0.0.0\" to listen on every IPv4 address, \"::\" for IPv6 too".to_owned()
         } else {
-            "write an IPv4 or IPv6 address, e.g. \"0.0.0.0\" (every address) or \"127.0.0.1\"".to_owned()
+            "write an IPv4 or IPv6 address, e.g. \"0.0.0.0\" (every address) or \"127.0.0.1\""
+                .to_owned()
         };
-        self.err(ErrorKind::InvalidValue, path, v.span, format!("\"{s}\" is not an IP address"), Some(help));
+        self.err(
+            ErrorKind::InvalidValue,
+            path,
+            v.span,
+            format!("\"{s}\" is not an IP address"),
+            Some(help),
+        );
         None
     }
 
     fn worker_sum(&mut self, obj: &Obj<'_>, default: u32) -> Option<u32> {
         match obj.get("worker_sum") {
             Some(m) => {
-                let n = self.integer(&m.value, &obj.path("worker_sum"), "worker_sum", 1..=i64::from(defaults::MAX_WORKER_SUM), None)?;
+                let n = self.integer(
+                    &m.value,
+                    &obj.path("worker_sum"),
+                    "worker_sum",
+                    1..=i64::from(defaults::MAX_WORKER_SUM),
+                    Some(
+                        "at least one worker is needed; remove the section (or group) to have none",
+                    ),
+                )?;
                 u32::try_from(n).ok()
             }
             None => Some(default),
@@ -745,11 +941,22 @@ impl Cx<'_> {
 
     /// `coroutine_sum`: `Some(Some(n))` where coroutines apply, `Some(None)` where they do not
     /// (and the key is absent). `applies` is `None` when the worker type itself was invalid.
-    fn coroutine_sum(&mut self, obj: &Obj<'_>, applies: Option<(bool, &str)>, where_: &str) -> Option<Option<u32>> {
+    fn coroutine_sum(
+        &mut self,
+        obj: &Obj<'_>,
+        applies: Option<(bool, &str)>,
+        where_: &str,
+    ) -> Option<Option<u32>> {
         let path = obj.path("coroutine_sum");
         let given = match obj.get("coroutine_sum") {
             Some(m) => {
-                let n = self.integer(&m.value, &path, "coroutine_sum", 1..=i64::from(defaults::MAX_COROUTINE_SUM), None);
+                let n = self.integer(
+                    &m.value,
+                    &path,
+                    "coroutine_sum",
+                    1..=i64::from(defaults::MAX_COROUTINE_SUM),
+                    None,
+                );
                 if let Some((false, worker_type)) = applies {
                     self.err(
                         ErrorKind::NotApplicable,
@@ -811,7 +1018,9 @@ impl Cx<'_> {
                 );
                 None
             }
-            (Some(r), None) => self.proto_ref(&r.value, &obj.path("req_proto"), table, "req_proto").map(Params::Proto),
+            (Some(r), None) => self
+                .proto_ref(&r.value, &obj.path("req_proto"), table, "req_proto")
+                .map(Params::Proto),
             (None, Some(a)) => self.args(&a.value, &obj.path("args"), table),
             (None, None) => Some(Params::None),
         };
@@ -829,32 +1038,58 @@ impl Cx<'_> {
                 );
                 None
             }
-            (Some(r), None) => self.proto_ref(&r.value, &obj.path("res_proto"), table, "res_proto").map(|id| Returns::Value(Type::Proto(id))),
+            (Some(r), None) => self
+                .proto_ref(&r.value, &obj.path("res_proto"), table, "res_proto")
+                .map(|id| Returns::Value(Type::Proto(id))),
             (None, Some(r)) => self.ret(&r.value, &obj.path("ret"), table),
             (None, None) => Some(Returns::Nothing),
         };
         Some(Api { name: name?, params: params?, returns: returns?, span: obj.span })
     }
 
-    fn proto_ref(&mut self, v: &Value, path: &str, table: &ProtoTable, key: &str) -> Option<ProtoId> {
+    fn proto_ref(
+        &mut self,
+        v: &Value,
+        path: &str,
+        table: &ProtoTable,
+        key: &str,
+    ) -> Option<ProtoId> {
         let s = self.string(v, path, "a string (a proto name)")?;
         if let Some(id) = table.find(s) {
             return Some(id);
         }
         if SCALARS.iter().any(|(n, _)| *n == s) || CONTAINERS.contains(&s) {
             let help = if key == "req_proto" {
-                format!("to take a {s}, use \"args\": [{{\"name\": \"value\", \"type\": \"{s}\"}}]")
+                format!(
+                    "to take {} {s}, use \"args\": [{{\"name\": \"value\", \"type\": \"{s}\"}}]",
+                    article(s)
+                )
             } else {
-                format!("to return a {s}, use \"ret\": \"{s}\"")
+                format!("to return {} {s}, use \"ret\": \"{s}\"", article(s))
             };
-            self.err(ErrorKind::InvalidValue, path, v.span, format!("{key} names a proto, and \"{s}\" is a built-in type"), Some(help));
+            self.err(
+                ErrorKind::InvalidValue,
+                path,
+                v.span,
+                format!("{key} names a proto, and \"{s}\" is a built-in type"),
+                Some(help),
+            );
+            return None;
+        }
+        if !table.complete {
             return None;
         }
         let help = match names::did_you_mean(s, table.names.iter().map(String::as_str)) {
             Some(g) => format!("did you mean \"{g}\"?"),
             None => table.listing(),
         };
-        self.err(ErrorKind::UnknownType, path, v.span, format!("unknown proto \"{s}\""), Some(help));
+        self.err(
+            ErrorKind::UnknownType,
+            path,
+            v.span,
+            format!("unknown proto \"{s}\""),
+            Some(help),
+        );
         None
     }
 
@@ -892,7 +1127,9 @@ impl Cx<'_> {
                 );
                 None
             }
-            Kind::String(s) => self.named_type(s, v.span, path, table, "ret type").map(Returns::Value),
+            Kind::String(s) => {
+                self.named_type(s, v.span, path, table, "ret type").map(Returns::Value)
+            }
             _ => {
                 self.wrong_type(v, path, "true, false or a type name");
                 None
@@ -974,7 +1211,12 @@ impl Cx<'_> {
                 None
             }
         };
-        Some(SelfServer { dispatch_type: dispatch?, worker_type: worker_type?, groups: groups?, span: obj.span })
+        Some(SelfServer {
+            dispatch_type: dispatch?,
+            worker_type: worker_type?,
+            groups: groups?,
+            span: obj.span,
+        })
     }
 
     fn groups(&mut self, v: &Value, applies: Option<(bool, &str)>) -> Option<Vec<Group>> {
@@ -998,20 +1240,24 @@ impl Cx<'_> {
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
             let path = index_path(path, i);
-            let Some(obj) = self.object(item, path, "a group", &["group_name", "worker_sum", "coroutine_sum"]) else {
+            let Some(obj) =
+                self.object(item, path, "a group", &["group_name", "worker_sum", "coroutine_sum"])
+            else {
                 ok = false;
                 continue;
             };
-            let name = self
-                .required(&obj, "group_name", "the group's name")
-                .and_then(|m| self.name(&m.value, &obj.path("group_name"), "group name", NameUse::Value));
+            let name = self.required(&obj, "group_name", "the group's name").and_then(|m| {
+                self.name(&m.value, &obj.path("group_name"), "group name", NameUse::Value)
+            });
             if let Some(name) = &name {
                 self.unique(&mut seen, name, &obj.path("group_name"));
             }
             let worker_sum = self.worker_sum(&obj, defaults::SELF_WORKER_SUM);
             let coroutine_sum = self.coroutine_sum(&obj, applies, "process_coroutine");
             match (name, worker_sum, coroutine_sum) {
-                (Some(name), Some(worker_sum), Some(coroutine_sum)) => groups.push(Group { name, worker_sum, coroutine_sum }),
+                (Some(name), Some(worker_sum), Some(coroutine_sum)) => {
+                    groups.push(Group { name, worker_sum, coroutine_sum })
+                }
                 _ => ok = false,
             }
         }
@@ -1032,7 +1278,16 @@ struct Edge {
 fn quoted_list(items: &[&str]) -> String {
     let quoted: Vec<String> = items.iter().map(|s| format!("\"{s}\"")).collect();
     match quoted.split_last() {
+        Some((last, [only])) => format!("{only} or {last}"),
         Some((last, rest)) if !rest.is_empty() => format!("{}, or {last}", rest.join(", ")),
         _ => quoted.join(""),
+    }
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }

@@ -119,11 +119,7 @@ impl Idl {
 
     /// Looks a proto up by its IDL name.
     pub fn proto_by_name(&self, name: &str) -> Option<(ProtoId, &Proto)> {
-        self.protos
-            .iter()
-            .enumerate()
-            .find(|(_, p)| p.name == name)
-            .map(|(i, p)| (ProtoId(i), p))
+        self.protos.iter().enumerate().find(|(_, p)| p.name == name).map(|(i, p)| (ProtoId(i), p))
     }
 
     /// Every proto with its id, in IDL order.

@@ -4,11 +4,11 @@
 /// Rust keywords (strict and reserved, 2015-2024 editions). A name that is one of these is
 /// still usable as a raw identifier (`r#type`), except the ones in [`NOT_RAW`].
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum",
-    "extern", "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move",
-    "mut", "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true",
-    "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "gen",
-    "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
+    "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
+    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "gen", "macro",
+    "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
 ];
 
 /// Keywords that cannot be raw identifiers.
@@ -39,7 +39,7 @@ pub(crate) fn ident_problem(s: &str) -> Option<String> {
     }
     if NOT_RAW.contains(&s) {
         return Some(format!(
-            "{s:?} is a Rust keyword that cannot be used as an identifier, not even as r#{s}"
+            "{s:?} is a Rust keyword that not even a raw identifier (r#{s}) can use"
         ));
     }
     None
@@ -48,18 +48,16 @@ pub(crate) fn ident_problem(s: &str) -> Option<String> {
 /// A best-effort fix for a bad name: ASCII letters, digits and '_' only, not starting with a
 /// digit, not a keyword.
 pub(crate) fn fix_ident(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
+    let mut out: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     if out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
     }
-    if out.bytes().all(|b| b == b'_') || NOT_RAW.contains(&out.as_str()) || is_keyword(&out) {
-        out.push_str("_");
-        if out == "_" {
-            out = "name".to_owned();
-        }
+    if out.bytes().all(|b| b == b'_') {
+        return "name".to_owned();
+    }
+    if NOT_RAW.contains(&out.as_str()) {
+        out.push('_');
     }
     out
 }
