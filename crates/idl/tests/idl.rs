@@ -359,3 +359,55 @@ fn file_errors_name_the_file() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(matches!(err, svrkit_idl::Error::NotUtf8 { offset: 12, .. }), "{err:?}");
 }
+
+/// What must hold for any input: no panic; on success every proto id resolves; on failure
+/// at least one diagnostic, each inside the text, on a char boundary, and renderable.
+fn check_invariants(text: &str) {
+    match svrkit_idl::parse(text) {
+        Ok(idl) => {
+            for p in &idl.protos {
+                for f in &p.fields {
+                    let _ = idl.type_name(&f.ty);
+                }
+            }
+            for api in &idl.rpc_server.apis {
+                if let Params::Proto(id) = &api.params {
+                    let _ = idl.proto(*id);
+                }
+                if let Returns::Value(t) = &api.returns {
+                    let _ = idl.type_name(t);
+                }
+            }
+        }
+        Err(d) => {
+            assert!(!d.is_empty());
+            for item in d.items() {
+                assert!(
+                    item.span.start <= item.span.end && item.span.end <= text.len(),
+                    "{item:?}"
+                );
+                assert!(
+                    text.is_char_boundary(item.span.start) && text.is_char_boundary(item.span.end)
+                );
+                assert!(item.line >= 1 && item.column >= 1);
+            }
+            assert!(!d.to_string().is_empty());
+        }
+    }
+}
+
+/// A bounded, deterministic cousin of the fuzz target: every truncation of the samples and
+/// every single-character deletion parses without panicking and keeps the invariants.
+#[test]
+fn mangled_samples_never_panic() {
+    for name in ["echo.json", "svr.json", "mixed.json"] {
+        let text = std::fs::read_to_string(Path::new("tests/data").join(name)).unwrap();
+        let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+        for &i in &boundaries {
+            check_invariants(&text[..i]);
+            let next = text[i..].chars().next().map_or(0, char::len_utf8);
+            let deleted = format!("{}{}", &text[..i], &text[i + next..]);
+            check_invariants(&deleted);
+        }
+    }
+}
