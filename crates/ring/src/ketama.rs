@@ -252,7 +252,8 @@ impl<T> Ring<T> {
 
     /// The index of the live node that owns `key`: the node of the first point at or after
     /// [`key_hash`]`(key)`, wrapping to the first point, skipping ejected nodes' points.
-    /// `None` if no node is live.
+    /// `None` if no live node has a point (an empty ring, every node ejected, or only nodes
+    /// whose weight is too small a fraction of the total to earn a digest, as in libketama).
     pub fn lookup(&self, key: impl AsRef<[u8]>) -> Option<usize> {
         self.lookup_hash(key_hash(key))
     }
@@ -463,6 +464,17 @@ mod tests {
     fn empty_ring_has_no_owner() {
         let r: Ring<String> = Ring::new([]).unwrap();
         assert!(r.is_empty());
+        assert_eq!(r.lookup("k"), None);
+        assert_eq!(r.successors("k").count(), 0);
+    }
+
+    #[test]
+    fn a_node_too_light_for_a_digest_gets_no_keys() {
+        let mut r = ring(&[("light:1", 1), ("heavy:1", 1000)]);
+        assert_eq!(digest_count(1, 1001, 2), 0);
+        assert!(r.points().all(|(_, n)| n == 1));
+        assert_eq!(r.lookup("k"), Some(1));
+        r.eject(1);
         assert_eq!(r.lookup("k"), None);
         assert_eq!(r.successors("k").count(), 0);
     }
