@@ -143,19 +143,47 @@ impl Diagnostics {
         let text = self.source[line_start..line_end].trim_end_matches('\r');
         let start = d.span.start.clamp(line_start, line_start + text.len());
         let end = d.span.end.clamp(start, line_start + text.len());
-        let before = expand_tabs(&self.source[line_start..start]);
-        let under = expand_tabs(&self.source[start..end]);
+        let before = expand_tabs(&self.source[line_start..start]).chars().count();
+        let under = expand_tabs(&self.source[start..end]).chars().count().max(1);
+        let (shown, caret_at, carets) = window(&expand_tabs(text), before, under);
         let width = d.line.to_string().len();
         let pad = " ".repeat(width);
         writeln!(f, "{pad} |")?;
-        writeln!(f, "{} | {}", d.line, expand_tabs(text).trim_end())?;
-        let carets = under.chars().count().max(1);
-        writeln!(f, "{pad} | {}{}", " ".repeat(before.chars().count()), "^".repeat(carets))?;
+        writeln!(f, "{} | {}", d.line, shown.trim_end())?;
+        writeln!(f, "{pad} | {}{}", " ".repeat(caret_at), "^".repeat(carets))?;
         if let Some(help) = &d.help {
             writeln!(f, "{pad} = help: {help}")?;
         }
         Ok(())
     }
+}
+
+/// Lines longer than this are shown as a window around the caret.
+const MAX_SHOWN: usize = 160;
+/// Characters shown before the caret when a long line is cut.
+const CONTEXT: usize = 60;
+
+/// The part of `line` to show, where the caret starts in it, and how many carets, for a
+/// span at character `at` of `len` characters. Long lines (minified JSON) are cut to a window
+/// around the span, marked with `...`.
+fn window(line: &str, at: usize, len: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= MAX_SHOWN {
+        return (line.to_owned(), at, len);
+    }
+    let from = if at > MAX_SHOWN - CONTEXT { at - CONTEXT } else { 0 };
+    let to = (from + MAX_SHOWN).min(chars.len());
+    let mut shown = String::new();
+    if from > 0 {
+        shown.push_str("...");
+    }
+    shown.extend(&chars[from..to]);
+    if to < chars.len() {
+        shown.push_str("...");
+    }
+    let caret_at = at - from + if from > 0 { 3 } else { 0 };
+    let carets = len.min(to.saturating_sub(at)).max(1);
+    (shown, caret_at, carets)
 }
 
 fn expand_tabs(s: &str) -> String {
@@ -202,6 +230,19 @@ impl LineIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_lines_show_a_window_around_the_caret() {
+        let line = format!("{}\"target\"{}", "a".repeat(300), "b".repeat(300));
+        let (shown, at, n) = window(&line, 300, 8);
+        assert_eq!(&shown[..3], "...");
+        assert!(shown.ends_with("..."));
+        assert_eq!(shown.chars().count(), MAX_SHOWN + 6);
+        assert_eq!(shown.chars().skip(at).take(n).collect::<String>(), "\"target\"");
+        assert_eq!(window("short", 1, 2), ("short".to_owned(), 1, 2));
+        let (shown, at, _) = window(&line, 10, 1);
+        assert!(!shown.starts_with("...") && at == 10);
+    }
 
     #[test]
     fn line_and_column_count_characters() {

@@ -168,6 +168,17 @@ impl Parser<'_> {
 
     fn document(&mut self) -> Result<Value, Fatal> {
         self.skip_ws();
+        if self.pos == self.bytes.len() && self.diags.is_empty() {
+            let span = Span::new(self.pos, self.pos);
+            return Err(self.fatal(
+                span,
+                "the file is empty",
+                Some(
+                    "an IDL is a JSON object: {\"app\": \"echo\", \"rpc_server\": {...}}"
+                        .to_owned(),
+                ),
+            ));
+        }
         let value = self.value(0)?;
         self.skip_ws();
         if self.pos < self.bytes.len() {
@@ -649,7 +660,8 @@ mod tests {
         assert_eq!(errors("{\"a\": \"\\ud800\"}"), ["a: unpaired UTF-16 surrogate in \\u escape"]);
         assert_eq!(errors("{\"a\": [\"\\q\"]}"), ["a[0]: invalid escape `\\q`"]);
         assert_eq!(errors("// c\n{}"), ["(top level): comments are not allowed in JSON"]);
-        assert_eq!(errors(""), ["(top level): expected a value, found the end of the file"]);
+        assert_eq!(errors(""), ["(top level): the file is empty"]);
+        assert_eq!(errors("["), ["[0]: expected a value, found the end of the file"]);
         assert_eq!(errors("{\"a\": \"x"), ["a: this string is never closed"]);
     }
 

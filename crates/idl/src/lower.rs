@@ -801,11 +801,12 @@ impl Cx<'_> {
                 None
             }
             _ => {
-                let alias =
-                    TYPE_ALIASES.iter().find(|(a, _)| a.eq_ignore_ascii_case(kt)).map(|(_, t)| *t);
-                let help = match alias
-                    .or_else(|| names::did_you_mean(kt, ["string", "int", "bool", "bin"]))
-                {
+                let key_types = ["string", "int", "bool", "bin"];
+                let alias = TYPE_ALIASES
+                    .iter()
+                    .find(|(a, t)| a.eq_ignore_ascii_case(kt) && key_types.contains(t))
+                    .map(|(_, t)| *t);
+                let help = match alias.or_else(|| names::did_you_mean(kt, key_types)) {
                     Some(g) => format!("did you mean \"{g}\"?"),
                     None => format!("keys are {KEY_TYPES}"),
                 };
