@@ -1,0 +1,188 @@
+//! Renders `src/generated/client.rs`: a typed async client and a blocking one, both thin
+//! layers over the facade's routing client.
+
+use crate::emit::Code;
+use crate::model::{Api, Service, Ty};
+use crate::names::{camel, ident, lit};
+use crate::protos::rust_ty;
+use crate::service::{api_doc, params, tuple, type_imports};
+
+/// `EchoClient` for app `echo`.
+pub(crate) fn client_name(service: &Service) -> String {
+    format!("{}Client", camel(&service.app))
+}
+
+/// `EchoBlockingClient` for app `echo`.
+pub(crate) fn blocking_name(service: &Service) -> String {
+    format!("{}BlockingClient", camel(&service.app))
+}
+
+/// How a client method takes a value of `ty`: small copies by value, the rest borrowed.
+pub(crate) fn arg_ty(ty: &Ty) -> String {
+    match ty {
+        Ty::Int | Ty::Float | Ty::Bool => rust_ty(ty),
+        Ty::String => "&str".to_string(),
+        Ty::List(t) => format!("&[{}]", rust_ty(t)),
+        other => format!("&{}", rust_ty(other)),
+    }
+}
+
+fn arg_items(api: &Api) -> Vec<String> {
+    let mut items = vec!["&self".to_string()];
+    items.extend(params(api).iter().map(|(n, t)| format!("{}: {}", ident(n), arg_ty(t))));
+    items
+}
+
+fn arg_names(api: &Api) -> String {
+    params(api).iter().map(|(n, _)| format!(", {}", ident(n))).collect()
+}
+
+fn wire_tuple(api: &Api) -> String {
+    let names: Vec<String> = params(api).iter().map(|(n, _)| ident(n)).collect();
+    tuple(&names)
+}
+
+fn ret(api: &Api) -> String {
+    api.ret.as_ref().map_or_else(|| "()".to_string(), rust_ty)
+}
+
+pub(crate) fn render(service: &Service, header: &str) -> String {
+    let client = client_name(service);
+    let blocking = blocking_name(service);
+    let mut c = Code::new();
+    c.line(header);
+    c.line(format!(
+        "//! Typed clients of the `{}` service: [`{client}`] (async) and [`{blocking}`].",
+        service.app
+    ));
+    c.line("//!");
+    c.line("//! Both route each call with the facade client (the `[server]` mode of the client");
+    c.line("//! config: hashring or sharding), fail over to the next node and retry boundedly.");
+    c.blank();
+    let mut uses = type_imports(&service.server.apis, "super::protos");
+    uses.push("use std::path::Path;".to_string());
+    uses.push("use svrkit::client::{Client, ClientError};".to_string());
+    c.use_groups(uses);
+
+    c.doc(&format!(
+        "An async client of `{}`; cheap to clone (clones share connections).",
+        service.app
+    ));
+    c.line("#[derive(Clone, Debug)]");
+    c.open(format!("pub struct {client} {{"));
+    c.line("inner: Client,");
+    c.close("}");
+    c.blank();
+    c.open(format!("impl {client} {{"));
+    c.doc("Wrap a facade client.");
+    c.open(format!("pub fn new(inner: Client) -> {client} {{"));
+    c.line(format!("{client} {{ inner }}"));
+    c.close("}");
+    c.blank();
+    c.doc("A client routed by a client config file (`*_cli.conf`).");
+    c.open(format!("pub fn from_conf(path: impl AsRef<Path>) -> Result<{client}, ClientError> {{"));
+    c.line(format!("Client::from_conf(path).map({client}::new)"));
+    c.close("}");
+    c.blank();
+    c.doc("A client of one server address (`127.0.0.1:3000`), no routing.");
+    c.open(format!("pub fn connect(addr: &str) -> Result<{client}, ClientError> {{"));
+    c.line(format!("Client::single(addr).map({client}::new)"));
+    c.close("}");
+    c.blank();
+    c.doc("The facade client underneath (routing keys, raw calls).");
+    c.open("pub fn inner(&self) -> &Client {");
+    c.line("&self.inner");
+    c.close("}");
+    for api in &service.server.apis {
+        let name = ident(&api.method);
+        c.blank();
+        c.doc(&format!("Call {}", api_doc(api)));
+        c.list(
+            &format!("pub async fn {name}("),
+            &arg_items(api),
+            &format!(") -> Result<{}, ClientError> {{", ret(api)),
+        );
+        c.push_indent();
+        c.line(format!("self.inner.call({}, &{}).await", lit(&api.name), wire_tuple(api)));
+        c.close("}");
+        c.blank();
+        c.doc(&format!(
+            "Send `{}` as a one-way notification (no answer, no error from the handler).",
+            api.name
+        ));
+        c.list(
+            &format!("pub async fn {}_notify(", api.method),
+            &arg_items(api),
+            ") -> Result<(), ClientError> {",
+        );
+        c.push_indent();
+        c.line(format!("self.inner.notify({}, &{}).await", lit(&api.name), wire_tuple(api)));
+        c.close("}");
+    }
+    c.close("}");
+    c.blank();
+
+    c.doc(&format!(
+        "A blocking client of `{}`: each call runs the async one to completion.",
+        service.app
+    ));
+    c.line("#[derive(Clone, Debug)]");
+    c.open(format!("pub struct {blocking} {{"));
+    c.line(format!("inner: {client},"));
+    c.close("}");
+    c.blank();
+    c.open(format!("impl {blocking} {{"));
+    c.doc("Wrap an async client.");
+    c.open(format!("pub fn new(inner: {client}) -> {blocking} {{"));
+    c.line(format!("{blocking} {{ inner }}"));
+    c.close("}");
+    c.blank();
+    c.doc("A client routed by a client config file (`*_cli.conf`).");
+    c.open(format!(
+        "pub fn from_conf(path: impl AsRef<Path>) -> Result<{blocking}, ClientError> {{"
+    ));
+    c.line(format!("{client}::from_conf(path).map({blocking}::new)"));
+    c.close("}");
+    c.blank();
+    c.doc("A client of one server address (`127.0.0.1:3000`), no routing.");
+    c.open(format!("pub fn connect(addr: &str) -> Result<{blocking}, ClientError> {{"));
+    c.line(format!("{client}::connect(addr).map({blocking}::new)"));
+    c.close("}");
+    c.blank();
+    c.doc("The async client underneath.");
+    c.open(format!("pub fn inner(&self) -> &{client} {{"));
+    c.line("&self.inner");
+    c.close("}");
+    for api in &service.server.apis {
+        let name = ident(&api.method);
+        c.blank();
+        c.doc(&format!("Call {}", api_doc(api)));
+        c.list(
+            &format!("pub fn {name}("),
+            &arg_items(api),
+            &format!(") -> Result<{}, ClientError> {{", ret(api)),
+        );
+        c.push_indent();
+        c.line(format!(
+            "svrkit::block_on(self.inner.{name}({}))",
+            arg_names(api).trim_start_matches(", ")
+        ));
+        c.close("}");
+        c.blank();
+        c.doc(&format!("Send `{}` as a one-way notification.", api.name));
+        c.list(
+            &format!("pub fn {}_notify(", api.method),
+            &arg_items(api),
+            ") -> Result<(), ClientError> {",
+        );
+        c.push_indent();
+        c.line(format!(
+            "svrkit::block_on(self.inner.{}_notify({}))",
+            api.method,
+            arg_names(api).trim_start_matches(", ")
+        ));
+        c.close("}");
+    }
+    c.close("}");
+    c.finish()
+}

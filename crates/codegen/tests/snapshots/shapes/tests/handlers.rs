@@ -1,0 +1,26 @@
+//! Your tests of what the `shapes` handlers return (created by cargo-svrkit from shapes.json;
+//! `gen` never overwrites it). The stubs echo their input, so these check that.
+
+use shapes::generated::server::app;
+use shapes::generated::*;
+use svrkit::server::TestServer;
+
+#[test]
+fn handlers_answer_as_written() {
+    let server = TestServer::start(app).expect("the server starts on a free port");
+    let client = ShapesBlockingClient::connect(&server.addr()).expect("client");
+    let req = ItemRecord {
+        r#type: "hello".to_string(),
+        blob: Bytes::from(vec![1, 2, 3]),
+        flags: vec![true],
+        by_name: BTreeMap::from([("hello".to_string(), Point::default())]),
+        children: vec![ItemRecord::default()],
+    };
+    client.put(&req).expect("put answers");
+    let p = Point { x: 1.5, y: 1.5 };
+    client.r#move(&p, 1.5).expect("move answers");
+    client.count("hello").expect("count answers");
+    let key = Bytes::from(vec![1, 2, 3]);
+    client.anything(&key).expect("anything answers");
+    client.reset().expect("reset answers");
+}
