@@ -49,8 +49,8 @@
 //!   names that become the same Rust name (`echo_msg`, `EchoMsg`) are duplicates. A proto
 //!   cannot be named like a built-in type (`int`, `list`...).
 //! - `app` is lower-case ASCII letters, digits and `_`, starting with a letter, and not a
-//!   keyword or a built-in crate name (`std`, `core`, `alloc`, `test`, `proc_macro`): it
-//!   names the crate, binaries and INI files.
+//!   keyword, a built-in crate name (`std`, `core`, `alloc`, `test`, `proc_macro`) or
+//!   `svrkit` (the generated crate depends on it): it names the crate, binaries and INI files.
 //! - `list` / `tuple` need `subtype` (the element type), `dict` needs `"K:V"` with `K` one of
 //!   `string`, `int`, `bool`, `bin`. An element or dict value is a scalar or a proto; a
 //!   container inside a container goes through a proto. `ret` naming a type takes a scalar

@@ -443,6 +443,11 @@ impl Cx<'_> {
             Some(format!("\"{s}\" is a Rust keyword"))
         } else if RESERVED_CRATES.contains(&s) {
             Some(format!("\"{s}\" is the name of a built-in Rust crate"))
+        } else if s == "svrkit" {
+            Some(
+                "the generated crate depends on the svrkit crate, so it cannot be named svrkit too"
+                    .to_owned(),
+            )
         } else {
             None
         };
@@ -454,7 +459,8 @@ impl Cx<'_> {
             if !fix.starts_with(|c: char| c.is_ascii_lowercase()) {
                 fix.insert_str(0, "app_");
             }
-            if names::is_keyword(&fix) || RESERVED_CRATES.contains(&fix.as_str()) {
+            if names::is_keyword(&fix) || RESERVED_CRATES.contains(&fix.as_str()) || fix == "svrkit"
+            {
                 fix.push_str("_svc");
             }
             self.err(
