@@ -133,11 +133,13 @@ impl<T: AsRef<str>> Ring<T> {
         let counts: Vec<u32> =
             nodes.iter().map(|n| digest_count(n.weight, total, nodes.len())).collect();
         let capacity = counts.iter().map(|&c| c as usize * 4).sum();
-        let mut points: Vec<(u32, u32)> = Vec::with_capacity(capacity);
+        // Each point packed as `point << 32 | owner`: sorting the u64s sorts by point, then
+        // by node order.
+        let mut points: Vec<u64> = Vec::with_capacity(capacity);
         let mut text = Vec::with_capacity(64);
         for (index, (node, &count)) in nodes.iter().zip(&counts).enumerate() {
             // `validate` checked that every index fits in a u32.
-            let owner = index as u32;
+            let owner = index as u64;
             let addr = node.value.as_ref().as_bytes();
             for k in 0..count {
                 text.clear();
@@ -147,7 +149,7 @@ impl<T: AsRef<str>> Ring<T> {
                 let digest = md5::compute(&text);
                 for chunk in digest.0.chunks_exact(4) {
                     let point = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-                    points.push((point, owner));
+                    points.push(u64::from(point) << 32 | owner);
                 }
             }
         }
@@ -156,8 +158,8 @@ impl<T: AsRef<str>> Ring<T> {
         points.sort_unstable();
         let ejected = nodes.iter().filter(|n| n.ejected).count();
         Ring {
-            hashes: points.iter().map(|p| p.0).collect(),
-            owners: points.iter().map(|p| p.1).collect(),
+            hashes: points.iter().map(|&p| (p >> 32) as u32).collect(),
+            owners: points.iter().map(|&p| p as u32).collect(),
             nodes,
             ejected,
         }
