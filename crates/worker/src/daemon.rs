@@ -93,10 +93,7 @@ impl PidStatus {
 impl PidFile {
     /// The pid file at `path`; "the service" is this executable.
     pub fn new(path: impl Into<PathBuf>) -> PidFile {
-        PidFile {
-            path: path.into(),
-            program: None,
-        }
+        PidFile { path: path.into(), program: None }
     }
 
     /// Counts a process as the service when it runs `exe` (for tools like
@@ -130,10 +127,7 @@ impl PidFile {
             });
         };
         if pid == 0 || !is_alive(pid) {
-            return Ok(PidStatus::Stale {
-                pid: Some(pid),
-                reason: StaleReason::NoProcess,
-            });
+            return Ok(PidStatus::Stale { pid: Some(pid), reason: StaleReason::NoProcess });
         }
         let Some(expected) = self.expected_program() else {
             return Ok(PidStatus::Running { pid });
@@ -155,10 +149,9 @@ impl PidFile {
         };
         Ok(match same {
             Ok(()) => PidStatus::Running { pid },
-            Err(exe) => PidStatus::Stale {
-                pid: Some(pid),
-                reason: StaleReason::OtherProgram { exe },
-            },
+            Err(exe) => {
+                PidStatus::Stale { pid: Some(pid), reason: StaleReason::OtherProgram { exe } }
+            }
         })
     }
 
@@ -174,10 +167,7 @@ impl PidFile {
         }
         let tmp = self.path.with_file_name(format!(
             ".{}.{pid}.tmp",
-            self.path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
+            self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
         ));
         {
             let mut f = File::create(&tmp).map_err(|e| Error::io(what("write"), e))?;
@@ -190,10 +180,7 @@ impl PidFile {
                 // link(2) is atomic and refuses to replace: the exclusive "create with
                 // content" that rename(2) is not.
                 match std::fs::hard_link(&tmp, &self.path) {
-                    Ok(()) => return Ok(PidFileGuard {
-                        path: self.path.clone(),
-                        pid,
-                    }),
+                    Ok(()) => return Ok(PidFileGuard { path: self.path.clone(), pid }),
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                     Err(e) => return Err(Error::io(what("write"), e)),
                 }
@@ -234,10 +221,7 @@ fn remove_if_unchanged(path: &Path, seen: &PidStatus) -> Result<(), Error> {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(Error::io(
-                    format!("remove stale pid file {}", path.display()),
-                    e,
-                ))
+                return Err(Error::io(format!("remove stale pid file {}", path.display()), e))
             }
         }
     }
@@ -261,10 +245,9 @@ impl PidFileGuard {
 
 impl Drop for PidFileGuard {
     fn drop(&mut self) {
-        let ours = std::fs::read_to_string(&self.path)
-            .ok()
-            .and_then(|t| t.trim().parse::<u32>().ok())
-            == Some(self.pid);
+        let ours =
+            std::fs::read_to_string(&self.path).ok().and_then(|t| t.trim().parse::<u32>().ok())
+                == Some(self.pid);
         if ours {
             let _ = std::fs::remove_file(&self.path);
         }
@@ -285,11 +268,7 @@ pub struct DaemonConfig {
 impl DaemonConfig {
     /// Detach with this pid file, output to `/dev/null`, 10 s to come up.
     pub fn new(pid_file: PidFile) -> DaemonConfig {
-        DaemonConfig {
-            pid_file,
-            log_file: None,
-            ready_timeout: Duration::from_secs(10),
-        }
+        DaemonConfig { pid_file, log_file: None, ready_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -322,10 +301,7 @@ pub fn daemonize(config: &DaemonConfig) -> Result<Daemonized, Error> {
     let pid_file = &config.pid_file;
     match pid_file.status()? {
         PidStatus::Running { pid } => {
-            return Err(Error::AlreadyRunning {
-                pid_file: pid_file.path.clone(),
-                pid,
-            })
+            return Err(Error::AlreadyRunning { pid_file: pid_file.path.clone(), pid })
         }
         PidStatus::Stale { .. } | PidStatus::Missing => {}
     }
@@ -362,10 +338,7 @@ pub fn daemonize(config: &DaemonConfig) -> Result<Daemonized, Error> {
     let deadline = Instant::now() + config.ready_timeout;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(fail(format!(
-                "exited with {}",
-                ExitReason::from_status(status)
-            )));
+            return Err(fail(format!("exited with {}", ExitReason::from_status(status))));
         }
         if let Ok(PidStatus::Running { pid }) = pid_file.status() {
             if pid == child.id() {
@@ -416,17 +389,13 @@ pub fn stop(pid_file: &PidFile, timeout: Duration) -> Result<StopOutcome, Error>
     let start = Instant::now();
     while is_alive(pid) {
         if start.elapsed() >= timeout {
-            return Err(Error::StopTimedOut {
-                pid,
-                waited: start.elapsed(),
-            });
+            return Err(Error::StopTimedOut { pid, waited: start.elapsed() });
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     // A clean exit removed the file; a crash left it behind.
-    let left = std::fs::read_to_string(&pid_file.path)
-        .ok()
-        .and_then(|t| t.trim().parse::<u32>().ok());
+    let left =
+        std::fs::read_to_string(&pid_file.path).ok().and_then(|t| t.trim().parse::<u32>().ok());
     if left == Some(pid) {
         let _ = std::fs::remove_file(&pid_file.path);
     }
@@ -438,10 +407,8 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "svrkit-worker-unit-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("svrkit-worker-unit-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -455,12 +422,7 @@ mod tests {
         let guard = pf.acquire().unwrap();
         let text = std::fs::read_to_string(pf.path()).unwrap();
         assert_eq!(text, format!("{}\n", std::process::id()));
-        assert_eq!(
-            pf.status().unwrap(),
-            PidStatus::Running {
-                pid: std::process::id()
-            }
-        );
+        assert_eq!(pf.status().unwrap(), PidStatus::Running { pid: std::process::id() });
         // A second claim while we run is refused, naming us.
         match pf.acquire() {
             Err(Error::AlreadyRunning { pid, .. }) => assert_eq!(pid, std::process::id()),
@@ -480,23 +442,14 @@ mod tests {
         std::fs::write(pf.path(), "hello\n").unwrap();
         assert!(matches!(
             pf.status().unwrap(),
-            PidStatus::Stale {
-                pid: None,
-                reason: StaleReason::Garbage(_)
-            }
+            PidStatus::Stale { pid: None, reason: StaleReason::Garbage(_) }
         ));
         let mut child = Command::new("true").spawn().unwrap();
         let dead = child.id();
         child.wait().unwrap();
         std::fs::write(pf.path(), format!("{dead}\n")).unwrap();
         let status = pf.status().unwrap();
-        assert_eq!(
-            status,
-            PidStatus::Stale {
-                pid: Some(dead),
-                reason: StaleReason::NoProcess
-            }
-        );
+        assert_eq!(status, PidStatus::Stale { pid: Some(dead), reason: StaleReason::NoProcess });
         assert_eq!(status.lsb_exit_code(), 1);
         let guard = pf.acquire().unwrap();
         assert_eq!(
@@ -517,10 +470,9 @@ mod tests {
         let _ = sleeper.kill();
         let _ = sleeper.wait();
         match status.unwrap() {
-            PidStatus::Stale {
-                reason: StaleReason::OtherProgram { exe },
-                ..
-            } => assert!(exe.contains("sleep"), "{exe}"),
+            PidStatus::Stale { reason: StaleReason::OtherProgram { exe }, .. } => {
+                assert!(exe.contains("sleep"), "{exe}")
+            }
             other => panic!("expected OtherProgram, got {other:?}"),
         }
         std::fs::remove_dir_all(dir).unwrap();

@@ -61,10 +61,7 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(what: impl Into<String>, source: io::Error) -> Error {
-        Error::Io {
-            what: what.into(),
-            source,
-        }
+        Error::Io { what: what.into(), source }
     }
 }
 
@@ -78,35 +75,22 @@ impl fmt::Display for Error {
             Error::AlreadyInitialized => {
                 f.write_str("svrkit_worker::init() called twice in one process")
             }
-            Error::MasterGone { master_pid } => write!(
-                f,
-                "the master process {master_pid} that started this worker is gone"
-            ),
-            Error::AlreadyRunning { pid_file, pid } => write!(
-                f,
-                "already running as pid {pid} (pid file {})",
-                pid_file.display()
-            ),
-            Error::DaemonStart {
-                pid_file,
-                reason,
-                log_file,
-            } => {
-                write!(
-                    f,
-                    "daemon did not start ({reason}; pid file {})",
-                    pid_file.display()
-                )?;
+            Error::MasterGone { master_pid } => {
+                write!(f, "the master process {master_pid} that started this worker is gone")
+            }
+            Error::AlreadyRunning { pid_file, pid } => {
+                write!(f, "already running as pid {pid} (pid file {})", pid_file.display())
+            }
+            Error::DaemonStart { pid_file, reason, log_file } => {
+                write!(f, "daemon did not start ({reason}; pid file {})", pid_file.display())?;
                 if let Some(log) = log_file {
                     write!(f, "; see {}", log.display())?;
                 }
                 Ok(())
             }
-            Error::StopTimedOut { pid, waited } => write!(
-                f,
-                "process {pid} still alive {:.1}s after SIGTERM",
-                waited.as_secs_f64()
-            ),
+            Error::StopTimedOut { pid, waited } => {
+                write!(f, "process {pid} still alive {:.1}s after SIGTERM", waited.as_secs_f64())
+            }
         }
     }
 }

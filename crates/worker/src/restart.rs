@@ -32,9 +32,7 @@ impl RestartPolicy {
     /// The delay before restarting after `consecutive_failures` (>= 1) failures in a row.
     pub fn delay(&self, consecutive_failures: u32) -> Duration {
         let shift = consecutive_failures.saturating_sub(1).min(30);
-        self.initial_delay
-            .saturating_mul(1u32 << shift)
-            .min(self.max_delay)
+        self.initial_delay.saturating_mul(1u32 << shift).min(self.max_delay)
     }
 }
 
@@ -47,10 +45,7 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     pub(crate) fn new(policy: RestartPolicy) -> Backoff {
-        Backoff {
-            policy,
-            failures: 0,
-        }
+        Backoff { policy, failures: 0 }
     }
 
     /// Records that the worker died after running `ran_for`; returns the restart delay.

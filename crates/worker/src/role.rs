@@ -109,12 +109,7 @@ impl SelfWorker {
     /// Describes a self worker; [`init`] builds these from the environment. Public so a
     /// process-type handler can be run in-process (tests, one-process setups).
     pub fn new(group: impl Into<String>, id: usize, coroutines: usize, stop: StopToken) -> Self {
-        SelfWorker {
-            group: group.into(),
-            id,
-            coroutines,
-            stop,
-        }
+        SelfWorker { group: group.into(), id, coroutines, stop }
     }
 
     /// The group name (`[self_groupN] group_name`).
@@ -161,9 +156,7 @@ pub fn init() -> Result<Role, Error> {
     // The master may have died between spawning us and the prctl above.
     let ppid = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32);
     if ppid != w.master_pid {
-        return Err(Error::MasterGone {
-            master_pid: w.master_pid,
-        });
+        return Err(Error::MasterGone { master_pid: w.master_pid });
     }
     let stop = StopSource::new()?;
     stop.stop_on_signals()?;
@@ -179,18 +172,11 @@ pub fn init() -> Result<Role, Error> {
             for (kind, fd) in fds {
                 listeners.push(adopt_listener(kind, fd)?);
             }
-            Role::Rpc(RpcWorker {
-                id: w.id,
-                listeners,
-                stop: stop.token(),
-            })
+            Role::Rpc(RpcWorker { id: w.id, listeners, stop: stop.token() })
         }
-        WorkerKind::SelfWorker { group, coroutines } => Role::SelfWorker(SelfWorker {
-            group,
-            id: w.id,
-            coroutines,
-            stop: stop.token(),
-        }),
+        WorkerKind::SelfWorker { group, coroutines } => {
+            Role::SelfWorker(SelfWorker { group, id: w.id, coroutines, stop: stop.token() })
+        }
     })
 }
 
@@ -268,11 +254,7 @@ fn parse(env: impl Fn(&str) -> Option<String>) -> Result<ParsedRole, Error> {
         },
         _ => return Err(bad(ENV_ROLE, &role, "expected rpc or self")),
     };
-    Ok(ParsedRole::Worker(ParsedWorker {
-        id,
-        master_pid,
-        kind,
-    }))
+    Ok(ParsedRole::Worker(ParsedWorker { id, master_pid, kind }))
 }
 
 /// Takes ownership of an inherited listening socket, after checking that `fd` is one.
@@ -314,17 +296,12 @@ pub(crate) fn worker_env(
     kind: &crate::supervisor::SlotKind,
     listener_fds: &[(&'static str, RawFd)],
 ) -> Vec<(&'static str, String)> {
-    let mut env = vec![
-        (ENV_WORKER_ID, id.to_string()),
-        (ENV_MASTER_PID, std::process::id().to_string()),
-    ];
+    let mut env =
+        vec![(ENV_WORKER_ID, id.to_string()), (ENV_MASTER_PID, std::process::id().to_string())];
     match kind {
         crate::supervisor::SlotKind::Rpc => {
             env.push((ENV_ROLE, "rpc".into()));
-            let fds: Vec<String> = listener_fds
-                .iter()
-                .map(|(k, fd)| format!("{k}:{fd}"))
-                .collect();
+            let fds: Vec<String> = listener_fds.iter().map(|(k, fd)| format!("{k}:{fd}")).collect();
             env.push((ENV_LISTEN_FDS, fds.join(",")));
         }
         crate::supervisor::SlotKind::SelfWorker { group, coroutines } => {
@@ -342,10 +319,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse_map(pairs: &[(&str, &str)]) -> Result<ParsedRole, Error> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         parse(|k| map.get(k).cloned())
     }
 
@@ -390,10 +365,7 @@ mod tests {
             ParsedRole::Worker(ParsedWorker {
                 id: 1,
                 master_pid: 77,
-                kind: WorkerKind::SelfWorker {
-                    group: "event".into(),
-                    coroutines: 3
-                }
+                kind: WorkerKind::SelfWorker { group: "event".into(), coroutines: 3 }
             })
         );
     }

@@ -28,11 +28,7 @@ pub struct GroupSpec {
 impl GroupSpec {
     /// A group of `workers` workers with no coroutines.
     pub fn new(name: impl Into<String>, workers: usize) -> GroupSpec {
-        GroupSpec {
-            name: name.into(),
-            workers,
-            coroutines: 0,
-        }
+        GroupSpec { name: name.into(), workers, coroutines: 0 }
     }
 }
 
@@ -196,7 +192,11 @@ where
 /// one reactor helper thread). A task that returns or panics is restarted in place with
 /// the [`RestartPolicy`] back-off; its siblings keep running. Returns once the stop
 /// token tripped and every task returned.
-pub fn run_self_coroutines<F, Fut>(worker: &SelfWorker, restart: RestartPolicy, handler: F) -> ExitCode
+pub fn run_self_coroutines<F, Fut>(
+    worker: &SelfWorker,
+    restart: RestartPolicy,
+    handler: F,
+) -> ExitCode
 where
     F: Fn(WorkerContext) -> Fut + 'static,
     Fut: Future<Output = ()> + 'static,
@@ -284,10 +284,7 @@ mod tests {
         server.join();
         let mut seen = seen.lock().unwrap().clone();
         seen.sort();
-        assert_eq!(
-            seen,
-            [("event".into(), 0), ("event".into(), 1), ("value".into(), 0)]
-        );
+        assert_eq!(seen, [("event".into(), 0), ("event".into(), 1), ("value".into(), 0)]);
     }
 
     #[test]
@@ -360,9 +357,7 @@ mod tests {
             move |ctx| {
                 let log = Arc::clone(&log);
                 async move {
-                    log.lock()
-                        .unwrap()
-                        .push((ctx.id(), ctx.coroutine().unwrap(), ctx.restarts()));
+                    log.lock().unwrap().push((ctx.id(), ctx.coroutine().unwrap(), ctx.restarts()));
                     if ctx.coroutine() == Some(1) && ctx.restarts() == 0 {
                         panic!("task 1 fails once (expected by the test)");
                     }

@@ -41,9 +41,7 @@ impl StopSource {
     /// A new, untriggered latch (two file descriptors, close-on-exec).
     pub fn new() -> Result<StopSource, Error> {
         let (read, write) = UnixStream::pair().map_err(|e| Error::io("create stop latch", e))?;
-        write
-            .set_nonblocking(true)
-            .map_err(|e| Error::io("create stop latch", e))?;
+        write.set_nonblocking(true).map_err(|e| Error::io("create stop latch", e))?;
         Ok(StopSource {
             inner: Arc::new(Inner {
                 flag: Arc::new(AtomicBool::new(false)),
@@ -56,9 +54,7 @@ impl StopSource {
 
     /// A token observing this source.
     pub fn token(&self) -> StopToken {
-        StopToken {
-            inner: Arc::clone(&self.inner),
-        }
+        StopToken { inner: Arc::clone(&self.inner) }
     }
 
     /// Trips the latch: every waiter wakes, `is_stopped()` is true from now on.
@@ -85,11 +81,7 @@ impl StopSource {
         // Flag first, then the wake-up byte: a waiter woken by the byte sees the flag.
         signal_hook::flag::register(sig, Arc::clone(&self.inner.flag))
             .map_err(|e| Error::io(what(), e))?;
-        let write = self
-            .inner
-            .write
-            .try_clone()
-            .map_err(|e| Error::io(what(), e))?;
+        let write = self.inner.write.try_clone().map_err(|e| Error::io(what(), e))?;
         signal_hook::low_level::pipe::register(sig, write).map_err(|e| Error::io(what(), e))?;
         Ok(())
     }
@@ -113,10 +105,8 @@ impl StopToken {
             if left.is_zero() {
                 return false;
             }
-            let ts = Timespec {
-                tv_sec: left.as_secs() as i64,
-                tv_nsec: i64::from(left.subsec_nanos()),
-            };
+            let ts =
+                Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) };
             let mut fds = [PollFd::new(&self.inner.read, PollFlags::IN)];
             // EINTR or readiness: loop and re-check the flag (set before the byte is sent).
             if let Ok(n) = poll(&mut fds, Some(&ts)) {
@@ -238,16 +228,12 @@ mod tests {
         }));
         stopper.join().unwrap();
         assert!(token.is_stopped());
-        assert!(async_io::block_on(
-            token.stopped_or_timeout(Duration::from_secs(30))
-        ));
+        assert!(async_io::block_on(token.stopped_or_timeout(Duration::from_secs(30))));
     }
 
     #[test]
     fn stopped_or_timeout_returns_false_when_not_stopped() {
         let source = StopSource::new().unwrap();
-        assert!(!async_io::block_on(
-            source.token().stopped_or_timeout(Duration::from_millis(10))
-        ));
+        assert!(!async_io::block_on(source.token().stopped_or_timeout(Duration::from_millis(10))));
     }
 }

@@ -123,13 +123,7 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Event::Started { worker, pid } => write!(f, "{worker} started, pid {pid}"),
-            Event::Exited {
-                worker,
-                pid,
-                reason,
-                ran_for,
-                restart_in,
-            } => {
+            Event::Exited { worker, pid, reason, ran_for, restart_in } => {
                 write!(
                     f,
                     "{worker} (pid {pid}) ended after {:.1}s: {reason}",
@@ -140,11 +134,7 @@ impl fmt::Display for Event {
                     None => Ok(()),
                 }
             }
-            Event::SpawnFailed {
-                worker,
-                error,
-                restart_in,
-            } => write!(
+            Event::SpawnFailed { worker, error, restart_in } => write!(
                 f,
                 "{worker} could not be started: {error}; retrying in {} ms",
                 restart_in.as_millis()
@@ -223,9 +213,7 @@ pub struct Supervisor {
 
 impl fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Supervisor")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        f.debug_struct("Supervisor").field("config", &self.config).finish_non_exhaustive()
     }
 }
 
@@ -241,8 +229,7 @@ impl Supervisor {
         let (wake_read, wake_write) =
             UnixStream::pair().map_err(|e| Error::io("create supervisor wake-up pipe", e))?;
         for s in [&wake_read, &wake_write] {
-            s.set_nonblocking(true)
-                .map_err(|e| Error::io("create supervisor wake-up pipe", e))?;
+            s.set_nonblocking(true).map_err(|e| Error::io("create supervisor wake-up pipe", e))?;
         }
         Ok(Supervisor {
             config,
@@ -301,8 +288,10 @@ impl Supervisor {
                     stop_deadline = Some(Instant::now());
                 } else if stop_deadline.is_none() {
                     self.emit(&Event::Stopping { signal });
-                    stop_deadline =
-                        Some(Instant::now() + self.config.drain_timeout + KILL_GRACE);
+                    // Close the master's copy: once the workers close theirs, new
+                    // connections are refused instead of queueing for nobody.
+                    self.config.listeners.clear();
+                    stop_deadline = Some(Instant::now() + self.config.drain_timeout + KILL_GRACE);
                     for slot in &mut slots {
                         slot.next_start = None;
                         if let Some(run) = &slot.running {
@@ -317,17 +306,15 @@ impl Supervisor {
             if signals.hup.swap(false, Ordering::SeqCst) && stop_deadline.is_none() {
                 self.emit(&Event::Reloading);
                 let deadline = Instant::now() + self.config.drain_timeout + KILL_GRACE;
-                for i in 0..slots.len() {
-                    if let Some(run) = slots[i].running.take() {
+                for slot in slots.iter_mut() {
+                    // New generation first, then drain the old: the shared accept queue
+                    // never lacks a reader for long, and the port never closes.
+                    let old = slot.running.take();
+                    self.start(slot);
+                    if let Some(run) = old {
                         let _ = send_signal(run.child.id(), Signal::TERM);
-                        retiring.push(Retiring {
-                            name: slots[i].name.clone(),
-                            run,
-                            deadline,
-                        });
+                        retiring.push(Retiring { name: slot.name.clone(), run, deadline });
                     }
-                    // New generation at once: the listeners never stop accepting.
-                    self.start(&mut slots[i]);
                 }
             }
 
@@ -409,11 +396,11 @@ impl Supervisor {
 
             // 4. (Re)start what is due.
             if stop_deadline.is_none() {
-                for i in 0..slots.len() {
-                    if slots[i].running.is_none()
-                        && slots[i].next_start.is_some_and(|t| t <= Instant::now())
+                for slot in slots.iter_mut() {
+                    if slot.running.is_none()
+                        && slot.next_start.is_some_and(|t| t <= Instant::now())
                     {
-                        self.start(&mut slots[i]);
+                        self.start(slot);
                     }
                 }
             }
@@ -452,15 +439,9 @@ impl Supervisor {
         for g in &self.config.self_groups {
             for id in 0..g.workers {
                 slots.push(Slot {
-                    name: WorkerId::SelfWorker {
-                        group: g.name.clone(),
-                        id,
-                    },
+                    name: WorkerId::SelfWorker { group: g.name.clone(), id },
                     id,
-                    kind: SlotKind::SelfWorker {
-                        group: g.name.clone(),
-                        coroutines: g.coroutines,
-                    },
+                    kind: SlotKind::SelfWorker { group: g.name.clone(), coroutines: g.coroutines },
                     running: None,
                     next_start: None,
                     backoff: Backoff::new(self.config.restart),
@@ -477,16 +458,11 @@ impl Supervisor {
             hup: Arc::new(AtomicBool::new(false)),
         };
         let err = |sig: i32, e| {
-            Error::io(
-                format!("install handler for {}", crate::sys::signal_name(sig)),
-                e,
-            )
+            Error::io(format!("install handler for {}", crate::sys::signal_name(sig)), e)
         };
-        for (sig, flag) in [
-            (SIGTERM, &signals.term),
-            (SIGINT, &signals.int),
-            (SIGHUP, &signals.hup),
-        ] {
+        for (sig, flag) in
+            [(SIGTERM, &signals.term), (SIGINT, &signals.int), (SIGHUP, &signals.hup)]
+        {
             signal_hook::flag::register(sig, Arc::clone(flag)).map_err(|e| err(sig, e))?;
         }
         for sig in [SIGTERM, SIGINT, SIGHUP, SIGCHLD] {
@@ -500,15 +476,9 @@ impl Supervisor {
         match self.spawn(slot) {
             Ok(child) => {
                 let pid = child.id();
-                slot.running = Some(Running {
-                    child,
-                    started: Instant::now(),
-                });
+                slot.running = Some(Running { child, started: Instant::now() });
                 slot.next_start = None;
-                self.emit(&Event::Started {
-                    worker: slot.name.clone(),
-                    pid,
-                });
+                self.emit(&Event::Started { worker: slot.name.clone(), pid });
             }
             Err(e) => {
                 let delay = slot.backoff.on_exit(Duration::ZERO);
@@ -531,16 +501,14 @@ impl Supervisor {
                 dups.push((l.kind(), rustix::io::dup(l.as_fd())?));
             }
         }
-        let fds: Vec<(&'static str, i32)> = dups.iter().map(|(k, fd)| (*k, fd.as_raw_fd())).collect();
+        let fds: Vec<(&'static str, i32)> =
+            dups.iter().map(|(k, fd)| (*k, fd.as_raw_fd())).collect();
         let mut args = std::env::args_os();
         let argv0 = args.next().unwrap_or_else(|| OsString::from("svrkit-worker"));
         // /proc/self/exe: the very binary the master runs, even if the file on disk was
         // replaced by a rebuild since.
         let mut cmd = Command::new("/proc/self/exe");
-        cmd.arg0(argv0)
-            .args(args)
-            .envs(worker_env(slot.id, &slot.kind, &fds))
-            .stdin(Stdio::null());
+        cmd.arg0(argv0).args(args).envs(worker_env(slot.id, &slot.kind, &fds)).stdin(Stdio::null());
         let child = cmd.spawn();
         drop(dups);
         child
@@ -550,10 +518,7 @@ impl Supervisor {
         let pid = run.child.id();
         let _ = run.child.kill();
         let status = run.child.wait();
-        self.emit(&Event::ForceKilled {
-            worker: name.clone(),
-            pid,
-        });
+        self.emit(&Event::ForceKilled { worker: name.clone(), pid });
         if let Ok(status) = status {
             self.emit(&Event::Exited {
                 worker: name.clone(),
@@ -568,10 +533,8 @@ impl Supervisor {
     fn sleep_until(&mut self, deadline: Instant) {
         let left = deadline.saturating_duration_since(Instant::now());
         if !left.is_zero() {
-            let ts = Timespec {
-                tv_sec: left.as_secs() as i64,
-                tv_nsec: i64::from(left.subsec_nanos()),
-            };
+            let ts =
+                Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) };
             let mut fds = [PollFd::new(&self.wake_read, PollFlags::IN)];
             // EINTR is as good as a wake-up: the loop re-checks everything.
             let _ = poll(&mut fds, Some(&ts));
@@ -582,10 +545,7 @@ impl Supervisor {
 
     fn emit(&mut self, ev: &Event) {
         match ev {
-            Event::Exited {
-                restart_in: Some(_),
-                ..
-            }
+            Event::Exited { restart_in: Some(_), .. }
             | Event::SpawnFailed { .. }
             | Event::ForceKilled { .. } => log::warn!(target: "svrkit_worker", "{ev}"),
             _ => log::info!(target: "svrkit_worker", "{ev}"),

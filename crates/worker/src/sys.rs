@@ -52,10 +52,9 @@ impl ExitReason {
     pub(crate) fn from_status(status: ExitStatus) -> ExitReason {
         match (status.code(), status.signal()) {
             (Some(code), _) => ExitReason::Code(code),
-            (None, Some(signal)) => ExitReason::Signal {
-                signal,
-                core_dumped: status.core_dumped(),
-            },
+            (None, Some(signal)) => {
+                ExitReason::Signal { signal, core_dumped: status.core_dumped() }
+            }
             // Stopped/continued statuses are never returned by wait without WUNTRACED.
             (None, None) => ExitReason::Code(-1),
         }
@@ -74,10 +73,7 @@ impl fmt::Display for ExitReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExitReason::Code(code) => write!(f, "exit code {code}"),
-            ExitReason::Signal {
-                signal,
-                core_dumped,
-            } => {
+            ExitReason::Signal { signal, core_dumped } => {
                 write!(f, "killed by signal {signal} ({})", signal_name(*signal))?;
                 if *core_dumped {
                     f.write_str(", core dumped")?;

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use svrkit_worker::{
-    DaemonConfig, Daemonized, Event, GroupSpec, Listener, PidFile, RestartPolicy, Role,
-    SelfServer, StopSource, StopToken, Supervisor, SupervisorConfig, WorkerContext,
+    DaemonConfig, Daemonized, Event, GroupSpec, Listener, PidFile, RestartPolicy, Role, SelfServer,
+    StopSource, StopToken, Supervisor, SupervisorConfig, WorkerContext,
 };
 
 #[derive(Debug, Clone)]
@@ -145,7 +145,8 @@ fn master(args: &Args) -> Result<ExitCode, String> {
         }
         Some("stop") => {
             let pf = pid_file.ok_or("stop needs --pid")?;
-            let outcome = svrkit_worker::stop(&pf, Duration::from_secs(20)).map_err(|e| e.to_string())?;
+            let outcome =
+                svrkit_worker::stop(&pf, Duration::from_secs(20)).map_err(|e| e.to_string())?;
             println!("{outcome:?}");
             return Ok(ExitCode::SUCCESS);
         }
@@ -177,7 +178,8 @@ fn master(args: &Args) -> Result<ExitCode, String> {
         (Some(pf), false) => Some(pf.acquire().map_err(|e| e.to_string())?),
         (None, false) => None,
     };
-    let listener = TcpListener::bind(&args.listen).map_err(|e| format!("bind {}: {e}", args.listen))?;
+    let listener =
+        TcpListener::bind(&args.listen).map_err(|e| format!("bind {}: {e}", args.listen))?;
     println!("LISTEN {}", listener.local_addr().map_err(|e| e.to_string())?);
     let config = SupervisorConfig {
         rpc_workers: args.rpc_workers,
@@ -186,27 +188,19 @@ fn master(args: &Args) -> Result<ExitCode, String> {
         drain_timeout: args.drain,
         restart: args.restart,
     };
-    let supervisor = Supervisor::new(config)
-        .map_err(|e| e.to_string())?
-        .on_event(|ev| {
-            let line = match ev {
-                Event::Started { worker, pid } => format!("started {worker} {pid}"),
-                Event::Exited {
-                    worker,
-                    pid,
-                    reason,
-                    restart_in,
-                    ..
-                } => format!(
-                    "exited {worker} {pid} signal={} restart={} ({reason})",
-                    reason.signal().unwrap_or(0),
-                    restart_in.is_some()
-                ),
-                Event::ForceKilled { worker, pid } => format!("killed {worker} {pid}"),
-                other => format!("other {other}"),
-            };
-            println!("EVENT {line}");
-        });
+    let supervisor = Supervisor::new(config).map_err(|e| e.to_string())?.on_event(|ev| {
+        let line = match ev {
+            Event::Started { worker, pid } => format!("started {worker} {pid}"),
+            Event::Exited { worker, pid, reason, restart_in, .. } => format!(
+                "exited {worker} {pid} signal={} restart={} ({reason})",
+                reason.signal().unwrap_or(0),
+                restart_in.is_some()
+            ),
+            Event::ForceKilled { worker, pid } => format!("killed {worker} {pid}"),
+            other => format!("other {other}"),
+        };
+        println!("EVENT {line}");
+    });
     let report = supervisor.run().map_err(|e| e.to_string())?;
     println!("SHUTDOWN force_killed={}", report.force_killed);
     Ok(ExitCode::SUCCESS)
@@ -256,7 +250,12 @@ fn serve_conn(id: usize, stream: TcpStream, stop: StopToken) {
             Ok(0) => return,
             Ok(_) if line.ends_with(b"\n") => {}
             Ok(_) => return,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 if stop.is_stopped() && line.is_empty() {
                     return; // idle connection of a stopping worker
                 }
@@ -310,11 +309,7 @@ fn first_time(args: &Args, ctx: &WorkerContext) -> bool {
         ctx.id(),
         ctx.coroutine().map_or(0, |c| c + 1)
     ));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(marker)
-        .is_ok()
+    std::fs::OpenOptions::new().write(true).create_new(true).open(marker).is_ok()
 }
 
 fn self_handler(args: &Args, ctx: &WorkerContext) {
@@ -351,19 +346,15 @@ fn thread_count_check(n: usize) -> Result<ExitCode, String> {
     let before = task_count();
     let stop = StopSource::new().map_err(|e| e.to_string())?;
     let running = Arc::new(AtomicUsize::new(0));
-    let server = SelfServer::start(
-        &[GroupSpec::new("t", n)],
-        RestartPolicy::default(),
-        stop.token(),
-        {
+    let server =
+        SelfServer::start(&[GroupSpec::new("t", n)], RestartPolicy::default(), stop.token(), {
             let running = Arc::clone(&running);
             move |ctx| {
                 running.fetch_add(1, Ordering::SeqCst);
                 ctx.stop().wait();
             }
-        },
-    )
-    .map_err(|e| e.to_string())?;
+        })
+        .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while running.load(Ordering::SeqCst) < n && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(2));
@@ -372,6 +363,11 @@ fn thread_count_check(n: usize) -> Result<ExitCode, String> {
     println!("RUNNING {} {}", running.load(Ordering::SeqCst), task_count());
     stop.stop();
     server.join();
+    // A joined thread's /proc entry can outlive the join by a moment: wait (bounded).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while task_count() > before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
     println!("JOINED {}", task_count());
     Ok(ExitCode::SUCCESS)
 }
