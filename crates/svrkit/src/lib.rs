@@ -1,6 +1,56 @@
 //! The svrkit facade: the server and client runtime that generated msgpack-rpc services
-//! depend on (placeholder docs; the runtime issue writes the design here).
+//! depend on. A generated service depends on this crate only.
+//!
+//! # Layers
+//!
+//! - [`codec`] (svrkit-codec): msgpack-rpc messages, the streaming decoder, encoders,
+//!   [`RpcError`] and its [`codes`]. No I/O.
+//! - [`transport`] (svrkit-transport): TCP / Unix sockets on smol, framed reading, the
+//!   batching writer, the accept policy.
+//! - [`server`]: a [`server::Router`] of typed handlers (generated code registers each API
+//!   by name with its params tuple) served by [`server::Server`] in coroutine or thread
+//!   mode, with graceful stop on SIGTERM / SIGINT.
+//! - [`client`]: multiplexed connections, routing (hashring / sharding) and failover.
+//! - [`config`]: the seed INI files (`echo_svr.conf`, `echo_cli.conf`) as validated structs.
+//!
+//! Everything runs on smol's parts (async-io, async-executor); no tokio.
+//!
+//! # Example
+//!
+//! A server with one typed method, called over a raw socket:
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use svrkit::server::{bind_all, Router, Server};
+//! use svrkit::{codec, RpcError};
+//!
+//! let router = Router::new().route("add", |(a, b): (i64, i64)| async move {
+//!     Ok::<_, RpcError>(a + b)
+//! });
+//! let running = Server::new(router)
+//!     .start(bind_all(&["127.0.0.1:0".parse().unwrap()]).unwrap())
+//!     .unwrap();
+//! let svrkit::transport::Addr::Tcp(addr) = running.local_addrs()[0] else { unreachable!() };
+//!
+//! let mut sock = std::net::TcpStream::connect(addr).unwrap();
+//! let mut req = Vec::new();
+//! codec::encode_request(&mut req, 1, "add", &(2, 3)).unwrap();
+//! sock.write_all(&req).unwrap();
+//! let mut buf = vec![0u8; 64];
+//! let n = sock.read(&mut buf).unwrap();
+//! let reply = codec::Decoder::default().decode(&buf[..n]).unwrap().unwrap();
+//! let Ok(codec::Message::Response { msgid: 1, error: None, result }) = reply.message else {
+//!     panic!("unexpected reply")
+//! };
+//! assert_eq!(result.deserialize::<i64>().unwrap(), 5);
+//! running.stop().unwrap();
+//! ```
 
 pub mod client;
 pub mod config;
 pub mod server;
+
+pub use server::init_logging;
+pub use svrkit_codec as codec;
+pub use svrkit_codec::{codes, RpcError};
+pub use svrkit_transport as transport;

@@ -116,6 +116,12 @@ impl BatchWriter {
         poll_fn(|cx| self.poll_ready(cx, high_water)).await
     }
 
+    /// Live producer handles (this one included). A connection loop holding one handle while
+    /// each pending call holds another can tell from this whether calls are pending.
+    pub fn producers(&self) -> usize {
+        self.shared.handles.load(Ordering::Acquire)
+    }
+
     /// Whether writing has stopped (closed, or the socket failed).
     pub fn is_closed(&self) -> bool {
         let st = self.lock();

@@ -219,10 +219,7 @@ impl ServerConfig {
 
     /// Validate an already parsed file.
     pub fn from_ini(ini: &IniFile) -> Result<ServerConfig, ConfigError> {
-        ini.check_sections(
-            &["app", "rpc_server", "self_server", "registry"],
-            &["self_group"],
-        )?;
+        ini.check_sections(&["app", "rpc_server", "self_server", "registry"], &["self_group"])?;
         let app = ini.section("app")?;
         app.check_keys(APP_KEYS)?;
         let app_name = app.get_with("name", |s| {
@@ -242,13 +239,7 @@ impl ServerConfig {
             Some(s) => Some(parse_registry(&s)?),
             None => None,
         };
-        Ok(ServerConfig {
-            app_name,
-            pid_file,
-            rpc,
-            self_server,
-            registry,
-        })
+        Ok(ServerConfig { app_name, pid_file, rpc, self_server, registry })
     }
 }
 
@@ -264,9 +255,7 @@ fn positive(s: &str) -> Result<usize, String> {
 /// binary multiples.
 pub fn parse_size(raw: &str) -> Result<usize, String> {
     let raw = raw.trim();
-    let split = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(raw.len());
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (num, unit) = raw.split_at(split);
     let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -295,8 +284,7 @@ fn parse_rpc(s: &Section<'_>) -> Result<RpcServerConfig, ConfigError> {
         })?
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let port: Option<u16> = s.opt_with("port", |v| {
-        v.parse::<u16>()
-            .map_err(|_| "expected a port number 0-65535".to_string())
+        v.parse::<u16>().map_err(|_| "expected a port number 0-65535".to_string())
     })?;
     let unix_socket = s.opt_str("unix_socket").filter(|v| !v.is_empty()).map(PathBuf::from);
     if port.is_none() && unix_socket.is_none() {
@@ -304,9 +292,7 @@ fn parse_rpc(s: &Section<'_>) -> Result<RpcServerConfig, ConfigError> {
     }
     let worker_type = s.opt_with("worker_type", |v| v.parse())?.unwrap_or(d.worker_type);
     let allow_ip = s
-        .opt_with("allow_ip", |v| {
-            AllowList::parse_list(v).map_err(|e| e.to_string())
-        })?
+        .opt_with("allow_ip", |v| AllowList::parse_list(v).map_err(|e| e.to_string()))?
         .unwrap_or_default();
     let idle_timeout = s.opt_duration("idle_timeout")?.filter(|d| !d.is_zero());
     Ok(RpcServerConfig {
@@ -316,9 +302,7 @@ fn parse_rpc(s: &Section<'_>) -> Result<RpcServerConfig, ConfigError> {
         worker_sum: s.opt_with("worker_sum", positive)?.unwrap_or(d.worker_sum),
         coroutine_sum: s.opt_with("coroutine_sum", positive)?.unwrap_or(d.coroutine_sum),
         allow_ip,
-        max_connections: s
-            .opt_with("max_connections", positive)?
-            .unwrap_or(d.max_connections),
+        max_connections: s.opt_with("max_connections", positive)?.unwrap_or(d.max_connections),
         max_frame: s.opt_with("max_frame", parse_size)?.unwrap_or(d.max_frame),
         idle_timeout,
         drain_timeout: s.opt_duration("drain_timeout")?.unwrap_or(d.drain_timeout),
@@ -337,9 +321,7 @@ fn parse_self(ini: &IniFile, s: &Section<'_>) -> Result<SelfServerConfig, Config
         .unwrap_or(WorkerType::Thread);
     let kind = s.opt_str("dispatch_type").unwrap_or("simple");
     let dispatch = match kind {
-        "simple" => DispatchType::Simple {
-            worker_sum: s.get_with("worker_sum", positive)?,
-        },
+        "simple" => DispatchType::Simple { worker_sum: s.get_with("worker_sum", positive)? },
         "custom" => {
             let group_sum = s.get_with("group_sum", positive)?;
             let mut groups = Vec::with_capacity(group_sum);
@@ -376,20 +358,13 @@ fn parse_self(ini: &IniFile, s: &Section<'_>) -> Result<SelfServerConfig, Config
             return Err(s.invalid("dispatch_type", other, "expected simple or custom"));
         }
     };
-    Ok(SelfServerConfig {
-        worker_type,
-        dispatch,
-    })
+    Ok(SelfServerConfig { worker_type, dispatch })
 }
 
 fn parse_registry(s: &Section<'_>) -> Result<RegistryConfig, ConfigError> {
     s.check_keys(REGISTRY_KEYS)?;
-    let zk: Vec<String> = s
-        .str("zk")?
-        .split(',')
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .collect();
+    let zk: Vec<String> =
+        s.str("zk")?.split(',').map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect();
     if zk.is_empty() {
         return Err(s.invalid("zk", "", "expected host:port[,host:port...]"));
     }
@@ -402,8 +377,7 @@ fn parse_registry(s: &Section<'_>) -> Result<RegistryConfig, ConfigError> {
         path,
         weight: s.opt::<u32>("weight")?.unwrap_or(100),
         advertise: s.opt_with("advertise", |v| {
-            v.parse::<SocketAddr>()
-                .map_err(|_| "expected ip:port".to_string())
+            v.parse::<SocketAddr>().map_err(|_| "expected ip:port".to_string())
         })?,
     })
 }
