@@ -67,7 +67,11 @@ impl BlockingClient {
     }
 
     /// See [`Client::call`].
-    pub fn call<R: DeserializeOwned>(&self, method: &str, params: &(impl Serialize + ?Sized)) -> Result<R, ClientError> {
+    pub fn call<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &(impl Serialize + ?Sized),
+    ) -> Result<R, ClientError> {
         async_io::block_on(self.client.call(method, params))
     }
 
@@ -92,7 +96,11 @@ impl BlockingClient {
     }
 
     /// See [`Client::notify`].
-    pub fn notify(&self, method: &str, params: &(impl Serialize + ?Sized)) -> Result<(), ClientError> {
+    pub fn notify(
+        &self,
+        method: &str,
+        params: &(impl Serialize + ?Sized),
+    ) -> Result<(), ClientError> {
         async_io::block_on(self.client.notify(method, params))
     }
 }

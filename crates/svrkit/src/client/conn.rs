@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use async_io::Timer;
 use serde::Serialize;
-use svrkit_codec::{Decoder, Limits, Message, RpcError};
+use svrkit_codec::{Decoder, Limits, Message, RawValue, RpcError};
 
 use super::stream::{Endpoint, Stream};
 
@@ -162,7 +162,13 @@ impl Connection {
         }
         let st = &mut *st;
         let msgid = alloc_msgid(&mut st.next_msgid, &st.pending);
-        svrkit_codec::encode_request(&mut st.wbuf, msgid, method, params).map_err(StartError::Encode)?;
+        match svrkit_codec::encode_request(&mut st.wbuf, msgid, method, params) {
+            Ok(()) => {}
+            Err(e) if is_unit(&e) => {
+                svrkit_codec::encode_request_raw(&mut st.wbuf, msgid, method, RawValue::EMPTY_ARRAY)
+            }
+            Err(e) => return Err(StartError::Encode(e)),
+        }
         st.pending.insert(msgid, Slot::default());
         Ok(Call {
             conn: Arc::clone(self),
@@ -185,7 +191,13 @@ impl Connection {
         if let Some(reason) = &st.broken {
             return Err(StartError::Lost(reason.clone()));
         }
-        svrkit_codec::encode_notification(&mut st.wbuf, method, params).map_err(StartError::Encode)?;
+        match svrkit_codec::encode_notification(&mut st.wbuf, method, params) {
+            Ok(()) => {}
+            Err(e) if is_unit(&e) => {
+                svrkit_codec::encode_notification_raw(&mut st.wbuf, method, RawValue::EMPTY_ARRAY)
+            }
+            Err(e) => return Err(StartError::Encode(e)),
+        }
         let token = st.next_token;
         st.next_token += 1;
         Ok(Notify {
@@ -197,6 +209,11 @@ impl Connection {
             done: false,
         })
     }
+}
+
+/// `()` params (nil) mean "no params": they go out as `[]`.
+fn is_unit(e: &svrkit_codec::EncodeError) -> bool {
+    matches!(e, svrkit_codec::EncodeError::ParamsNotArray { found } if found == "nil")
 }
 
 /// Why a request could not be queued.
@@ -266,7 +283,12 @@ impl State {
             }
             let rend = self.rend;
             match self.stream.read(&mut self.rbuf[rend..]) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed by the server")),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "closed by the server",
+                    ))
+                }
                 Ok(n) => {
                     self.rend += n;
                     self.dispatch()?;
@@ -309,7 +331,9 @@ impl State {
                             w.wake();
                         }
                     } else {
-                        log::debug!("response to msgid {msgid}, which no call waits for (timed out?)");
+                        log::debug!(
+                            "response to msgid {msgid}, which no call waits for (timed out?)"
+                        );
                     }
                 }
                 Ok(Message::Request { msgid, method, .. }) => {
@@ -336,7 +360,9 @@ impl State {
         }
         self.driver = None;
         self.driver_waker = None;
-        if let Some(slot) = self.pending.values_mut().find(|s| s.outcome.is_none() && s.waker.is_some()) {
+        if let Some(slot) =
+            self.pending.values_mut().find(|s| s.outcome.is_none() && s.waker.is_some())
+        {
             if let Some(w) = slot.waker.take() {
                 w.wake();
             }

@@ -92,7 +92,9 @@ impl ClientError {
     pub(crate) fn is_node_failure(&self) -> bool {
         matches!(
             self,
-            ClientError::Timeout { .. } | ClientError::Connect { .. } | ClientError::ConnectionLost { .. }
+            ClientError::Timeout { .. }
+                | ClientError::Connect { .. }
+                | ClientError::ConnectionLost { .. }
         )
     }
 }
@@ -103,7 +105,9 @@ impl fmt::Display for ClientError {
             ClientError::Timeout { method, peer, msgid, after } => {
                 write!(f, "call {method} (msgid {msgid}) to {peer} timed out after {after:?}")
             }
-            ClientError::Connect { peer, source } => write!(f, "cannot connect to {peer}: {source}"),
+            ClientError::Connect { peer, source } => {
+                write!(f, "cannot connect to {peer}: {source}")
+            }
             ClientError::ConnectionLost { peer, reason } => {
                 write!(f, "connection to {peer} lost: {reason}")
             }

@@ -227,11 +227,7 @@ impl Client {
         method: &str,
         params: &(impl Serialize + ?Sized),
     ) -> Result<R, ClientError> {
-        match &self.route {
-            DefaultRoute::Any => self.call_routed(RouteKey::Any, method, params).await,
-            DefaultRoute::Key(key) => self.call_routed(RouteKey::Key(key), method, params).await,
-            DefaultRoute::Shard(id) => self.call_routed(RouteKey::Shard(*id), method, params).await,
-        }
+        self.call_routed(self.default_route(), method, params).await
     }
 
     /// [`Client::call`] routed by `key` on the hash ring.
@@ -254,22 +250,35 @@ impl Client {
         self.call_routed(RouteKey::Shard(id), method, params).await
     }
 
+    /// [`Client::call`] returning the result's raw msgpack bytes (one value), for
+    /// proxies and tools that do not know the result type.
+    pub async fn call_raw(
+        &self,
+        method: &str,
+        params: &(impl Serialize + ?Sized),
+    ) -> Result<Vec<u8>, ClientError> {
+        let route = self.default_route();
+        self.call_routed_raw(route, method, params).await.map(|(bytes, _)| bytes)
+    }
+
     /// Sends `method` as a notification (no response, so no remote error either). It
     /// finishes once the bytes are handed to the connection; it is not retried.
-    pub async fn notify(&self, method: &str, params: &(impl Serialize + ?Sized)) -> Result<(), ClientError> {
+    pub async fn notify(
+        &self,
+        method: &str,
+        params: &(impl Serialize + ?Sized),
+    ) -> Result<(), ClientError> {
         let topology = self.shared.topology();
-        let route = match &self.route {
-            DefaultRoute::Any => RouteKey::Any,
-            DefaultRoute::Key(key) => RouteKey::Key(key),
-            DefaultRoute::Shard(id) => RouteKey::Shard(*id),
-        };
+        let route = self.default_route();
         let Some(index) = topology.pick(route, &[], &self.shared.round_robin)? else {
             return Err(ClientError::NoNodeAvailable { detail: "no server to notify".to_string() });
         };
         let node = &topology.nodes[index];
         let result = async {
             let conn = node.connection(self.shared.timeout).await?;
-            let notify = conn.notify(method, params, self.shared.timeout).map_err(|e| start_error(e, method, &node.name))?;
+            let notify = conn
+                .notify(method, params, self.shared.timeout)
+                .map_err(|e| start_error(e, method, &node.name))?;
             notify.await.map_err(|e| call_error(e, method, &node.name, self.shared.timeout))
         }
         .await;
@@ -285,24 +294,43 @@ impl Client {
         self.shared.topology().is_sharding()
     }
 
+    fn default_route(&self) -> RouteKey<'_> {
+        match &self.route {
+            DefaultRoute::Any => RouteKey::Any,
+            DefaultRoute::Key(key) => RouteKey::Key(key),
+            DefaultRoute::Shard(id) => RouteKey::Shard(*id),
+        }
+    }
+
     async fn call_routed<R: DeserializeOwned>(
         &self,
         route: RouteKey<'_>,
         method: &str,
         params: &(impl Serialize + ?Sized),
     ) -> Result<R, ClientError> {
+        let (bytes, peer) = self.call_routed_raw(route, method, params).await?;
+        RawValue::from_slice(&bytes).and_then(|raw| raw.deserialize::<R>()).map_err(|source| {
+            ClientError::Decode { method: method.to_string(), peer: peer.to_string(), source }
+        })
+    }
+
+    /// Routes, attempts and fails over; the result bytes and the server that answered.
+    async fn call_routed_raw(
+        &self,
+        route: RouteKey<'_>,
+        method: &str,
+        params: &(impl Serialize + ?Sized),
+    ) -> Result<(Vec<u8>, Arc<str>), ClientError> {
         let topology = self.shared.topology();
         let mut tried: Vec<usize> = Vec::new();
         let mut last_error = None;
         for _ in 0..self.shared.retries {
-            let Some(index) = topology.pick(route, &tried, &self.shared.round_robin)? else { break };
+            let Some(index) = topology.pick(route, &tried, &self.shared.round_robin)? else {
+                break;
+            };
             let node = &topology.nodes[index];
             match self.attempt(node, method, params).await {
-                Ok(bytes) => {
-                    return RawValue::from_slice(&bytes)
-                        .and_then(|raw| raw.deserialize::<R>())
-                        .map_err(|source| ClientError::Decode { method: method.to_string(), peer: node.name.to_string(), source });
-                }
+                Ok(bytes) => return Ok((bytes, Arc::clone(&node.name))),
                 Err(e) if e.is_node_failure() => {
                     self.eject(node, &e);
                     tried.push(index);
@@ -311,17 +339,25 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
-        Err(last_error.unwrap_or_else(|| ClientError::NoNodeAvailable { detail: format!("no server left to try {method} on") }))
+        Err(last_error.unwrap_or_else(|| ClientError::NoNodeAvailable {
+            detail: format!("no server left to try {method} on"),
+        }))
     }
 
     /// One attempt on one server: connect if needed, send, wait for the reply; the whole
     /// attempt is bounded by the call timeout.
-    async fn attempt(&self, node: &Node, method: &str, params: &(impl Serialize + ?Sized)) -> Result<Vec<u8>, ClientError> {
+    async fn attempt(
+        &self,
+        node: &Node,
+        method: &str,
+        params: &(impl Serialize + ?Sized),
+    ) -> Result<Vec<u8>, ClientError> {
         let timeout = self.shared.timeout;
         let start = Instant::now();
         let conn = node.connection(timeout).await?;
         let remaining = timeout.saturating_sub(start.elapsed()).max(Duration::from_millis(1));
-        let call = conn.call(method, params, remaining).map_err(|e| start_error(e, method, &node.name))?;
+        let call =
+            conn.call(method, params, remaining).map_err(|e| start_error(e, method, &node.name))?;
         call.await.map_err(|e| call_error(e, method, &node.name, timeout))
     }
 
@@ -342,8 +378,18 @@ fn start_error(e: StartError, method: &str, peer: &str) -> ClientError {
 
 fn call_error(e: CallError, method: &str, peer: &str, timeout: Duration) -> ClientError {
     match e {
-        CallError::Timeout { msgid } => ClientError::Timeout { method: method.to_string(), peer: peer.to_string(), msgid, after: timeout },
+        CallError::Timeout { msgid } => ClientError::Timeout {
+            method: method.to_string(),
+            peer: peer.to_string(),
+            msgid,
+            after: timeout,
+        },
         CallError::Lost(reason) => ClientError::ConnectionLost { peer: peer.to_string(), reason },
-        CallError::Remote(err) => ClientError::Remote { method: method.to_string(), peer: peer.to_string(), code: err.code, message: err.message },
+        CallError::Remote(err) => ClientError::Remote {
+            method: method.to_string(),
+            peer: peer.to_string(),
+            code: err.code,
+            message: err.message,
+        },
     }
 }

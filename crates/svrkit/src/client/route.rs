@@ -55,7 +55,10 @@ impl Node {
     }
 
     /// The node's connection, connecting (within `timeout`) if there is none or it broke.
-    pub(crate) async fn connection(&self, timeout: Duration) -> Result<Arc<Connection>, ClientError> {
+    pub(crate) async fn connection(
+        &self,
+        timeout: Duration,
+    ) -> Result<Arc<Connection>, ClientError> {
         if let Some(conn) = self.current() {
             return Ok(conn);
         }
@@ -110,7 +113,10 @@ fn config_error(key: &str, reason: impl ToString) -> ClientError {
 impl Topology {
     /// Builds the table for `routing`, reusing the nodes (connections, ejection state) of
     /// `old` whose endpoints are still listed.
-    pub(crate) fn build(routing: &Routing, old: Option<&Topology>) -> Result<Topology, ClientError> {
+    pub(crate) fn build(
+        routing: &Routing,
+        old: Option<&Topology>,
+    ) -> Result<Topology, ClientError> {
         let mut reuse: HashMap<&Endpoint, &Arc<Node>> = HashMap::new();
         if let Some(old) = old {
             for node in &old.nodes {
@@ -141,12 +147,16 @@ impl Topology {
                     if i == weights.len() {
                         weights.push(n.weight);
                     } else {
-                        log::warn!("server {} is listed more than once; its weights are summed", n.endpoint);
+                        log::warn!(
+                            "server {} is listed more than once; its weights are summed",
+                            n.endpoint
+                        );
                         weights[i] = weights[i].saturating_add(n.weight);
                     }
                 }
-                let ring = Ring::new(nodes.iter().zip(&weights).map(|(n, &w)| (Arc::clone(&n.name), w)))
-                    .map_err(|e| config_error("weight", e))?;
+                let ring =
+                    Ring::new(nodes.iter().zip(&weights).map(|(n, &w)| (Arc::clone(&n.name), w)))
+                        .map_err(|e| config_error("weight", e))?;
                 Kind::Ring(ring)
             }
             Routing::Sharding(config) => {
@@ -161,7 +171,10 @@ impl Topology {
                         backup: s.backup.as_ref().map(&mut intern),
                     })
                     .collect();
-                Kind::Shards(ShardTable::new(config.shardsum, entries).map_err(|e| config_error("shardsum", e))?)
+                Kind::Shards(
+                    ShardTable::new(config.shardsum, entries)
+                        .map_err(|e| config_error("shardsum", e))?,
+                )
             }
         };
         Ok(Topology { nodes, kind })
@@ -174,15 +187,27 @@ impl Topology {
 
     /// An empty table (every call fails with `NoNodeAvailable`).
     pub(crate) fn empty() -> Topology {
-        Topology { nodes: Vec::new(), kind: Kind::Ring(Ring::new(std::iter::empty::<(Arc<str>, u32)>()).expect("an empty ring is valid")) }
+        Topology {
+            nodes: Vec::new(),
+            kind: Kind::Ring(
+                Ring::new(std::iter::empty::<(Arc<str>, u32)>()).expect("an empty ring is valid"),
+            ),
+        }
     }
 
     /// The node to try next for `route`, skipping the already `tried` ones: the first live
     /// candidate in failover order, else (every candidate ejected) the first untried one,
     /// so a call still gets a real answer or error. `Ok(None)`: every candidate was tried.
-    pub(crate) fn pick(&self, route: RouteKey<'_>, tried: &[usize], rr: &AtomicUsize) -> Result<Option<usize>, ClientError> {
+    pub(crate) fn pick(
+        &self,
+        route: RouteKey<'_>,
+        tried: &[usize],
+        rr: &AtomicUsize,
+    ) -> Result<Option<usize>, ClientError> {
         if self.nodes.is_empty() {
-            return Err(ClientError::NoNodeAvailable { detail: "the server list is empty".to_string() });
+            return Err(ClientError::NoNodeAvailable {
+                detail: "the server list is empty".to_string(),
+            });
         }
         let usable = |i: &usize| !tried.contains(i);
         let live = |i: &usize| !tried.contains(i) && !self.nodes[*i].is_ejected();
@@ -199,12 +224,10 @@ impl Topology {
             fallback
         };
         Ok(match (&self.kind, route) {
-            (Kind::Ring(ring), RouteKey::Key(key)) => {
-                match ring.lookup(key) {
-                    Some(owner) if live(&owner) => Some(owner),
-                    _ => first(&mut ring.successors(key)),
-                }
-            }
+            (Kind::Ring(ring), RouteKey::Key(key)) => match ring.lookup(key) {
+                Some(owner) if live(&owner) => Some(owner),
+                _ => first(&mut ring.successors(key)),
+            },
             (Kind::Ring(ring), RouteKey::Shard(id)) => {
                 let key = id.to_string();
                 match ring.lookup(&key) {
@@ -223,12 +246,15 @@ impl Topology {
             }
             (Kind::Shards(_), RouteKey::Any) => {
                 return Err(ClientError::NoNodeAvailable {
-                    detail: "mode = sharding needs a shard id: use set_sharding_id or call_with_shard".to_string(),
+                    detail:
+                        "mode = sharding needs a shard id: use set_sharding_id or call_with_shard"
+                            .to_string(),
                 })
             }
             (Kind::Shards(_), RouteKey::Key(_)) => {
                 return Err(ClientError::NoNodeAvailable {
-                    detail: "mode = sharding routes by shard id, not by key: use call_with_shard".to_string(),
+                    detail: "mode = sharding routes by shard id, not by key: use call_with_shard"
+                        .to_string(),
                 })
             }
         })

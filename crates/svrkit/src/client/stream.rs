@@ -90,7 +90,10 @@ impl Stream {
         };
         let expire = async {
             Timer::after(timeout).await;
-            Err(io::Error::new(io::ErrorKind::TimedOut, format!("connect timed out after {timeout:?}")))
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect timed out after {timeout:?}"),
+            ))
         };
         connect.or(expire).await
     }
