@@ -26,18 +26,28 @@ impl Advertise {
     /// The address to register for a server listening on `listen`.
     pub fn resolve(&self, listen: SocketAddr) -> Result<SocketAddr, Error> {
         if listen.port() == 0 {
-            return Err(Error::config("listen", &listen.to_string(), "port 0: register after listening"));
+            return Err(Error::config(
+                "listen",
+                &listen.to_string(),
+                "port 0: register after listening",
+            ));
         }
         match self {
-            Advertise::Ip(ip) if ip.is_unspecified() => {
-                Err(Error::config("advertise", &ip.to_string(), "a wildcard address cannot be dialled"))
-            }
+            Advertise::Ip(ip) if ip.is_unspecified() => Err(Error::config(
+                "advertise",
+                &ip.to_string(),
+                "a wildcard address cannot be dialled",
+            )),
             Advertise::Ip(ip) => Ok(SocketAddr::new(*ip, listen.port())),
             _ if !listen.ip().is_unspecified() => Ok(listen),
             Advertise::IpPrefix(prefix) => {
                 let candidates = interface_addresses();
                 pick(&candidates, Some(prefix)).map(|ip| SocketAddr::new(ip, listen.port())).ok_or(
-                    Error::NoAdvertiseAddress { listen, ip_prefix: Some(prefix.clone()), candidates },
+                    Error::NoAdvertiseAddress {
+                        listen,
+                        ip_prefix: Some(prefix.clone()),
+                        candidates,
+                    },
                 )
             }
             Advertise::Auto => {
@@ -143,7 +153,10 @@ mod tests {
     #[test]
     fn fib_trie_lists_local_addresses_once() {
         let ips = parse_fib_trie(FIB);
-        assert_eq!(ips, ["10.1.2.3", "127.0.0.1", "172.17.0.1"].map(|s| s.parse::<Ipv4Addr>().unwrap()));
+        assert_eq!(
+            ips,
+            ["10.1.2.3", "127.0.0.1", "172.17.0.1"].map(|s| s.parse::<Ipv4Addr>().unwrap())
+        );
     }
 
     #[test]
@@ -156,7 +169,9 @@ mod tests {
 
     #[test]
     fn picking_skips_loopback_and_honours_the_prefix() {
-        let c: Vec<IpAddr> = ["127.0.0.1", "169.254.1.1", "172.17.0.1", "10.1.2.3"].map(|s| s.parse().unwrap()).into();
+        let c: Vec<IpAddr> = ["127.0.0.1", "169.254.1.1", "172.17.0.1", "10.1.2.3"]
+            .map(|s| s.parse().unwrap())
+            .into();
         assert_eq!(pick(&c, None), Some("172.17.0.1".parse().unwrap()));
         assert_eq!(pick(&c, Some("10.")), Some("10.1.2.3".parse().unwrap()));
         assert_eq!(pick(&c, Some("192.168.")), None);
@@ -171,7 +186,9 @@ mod tests {
         let fixed = Advertise::Ip("10.9.8.7".parse().unwrap()).resolve(wild).unwrap();
         assert_eq!(fixed, "10.9.8.7:7000".parse().unwrap());
         match Advertise::IpPrefix("203.0.113.".into()).resolve(wild) {
-            Err(Error::NoAdvertiseAddress { ip_prefix: Some(p), .. }) => assert_eq!(p, "203.0.113."),
+            Err(Error::NoAdvertiseAddress { ip_prefix: Some(p), .. }) => {
+                assert_eq!(p, "203.0.113.")
+            }
             other => panic!("expected NoAdvertiseAddress, got {other:?}"),
         }
         if let Ok(addr) = Advertise::Auto.resolve(wild) {

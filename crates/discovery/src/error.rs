@@ -67,7 +67,12 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn zk(op: &'static str, hosts: &str, path: &str, source: zookeeper_client::Error) -> Error {
+    pub(crate) fn zk(
+        op: &'static str,
+        hosts: &str,
+        path: &str,
+        source: zookeeper_client::Error,
+    ) -> Error {
         Error::Zk { op, hosts: hosts.to_owned(), path: path.to_owned(), source }
     }
 

@@ -60,21 +60,26 @@
 //!
 //! # Example
 //!
-//! A server registers, a client sees it, the server leaves. `examples/register_and_watch.rs`
-//! runs the same against a real ZooKeeper started by the [`testing`] harness.
+//! A server registers, a client sees it, the server leaves, against a real ZooKeeper started
+//! by the `testing` harness (feature `testing`; `examples/register_and_watch.rs` does the same
+//! in a loop and prints the latencies).
 //!
-//! ```no_run
+//! ```
 //! use svrkit_discovery::{Advertise, ProviderMeta, Registration, Watcher, ZkOptions};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A ZooKeeper on loopback from the `testing` harness; a server would use its
+//! // `[registry] zk` setting, e.g. ZkOptions::new("10.0.0.1:2181,10.0.0.2:2181").
+//! let zk = svrkit_discovery::testing::ZkServer::start()?;
 //! smol::block_on(async {
-//!     let opts = ZkOptions::new("127.0.0.1:2181")?;
+//!     let opts = ZkOptions::new(&zk.hosts())?;
 //!     let listen: std::net::SocketAddr = "127.0.0.1:7000".parse()?;
 //!     let addr = Advertise::Auto.resolve(listen)?;
 //!     let reg = Registration::register(&opts, "echo", addr, &ProviderMeta::new(100)).await?;
 //!
 //!     let watcher = Watcher::watch(&opts, "echo").await?;
 //!     assert_eq!(watcher.current().addrs(), vec![addr]);
+//!     assert_eq!(watcher.current().providers()[0].meta.weight, 100);
 //!     let mut updates = watcher.subscribe();
 //!
 //!     reg.deregister().await?;

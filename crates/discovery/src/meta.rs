@@ -63,8 +63,15 @@ impl ProviderMeta {
     /// Metadata of the current process: `weight`, this pid, now as the start time, no shard,
     /// empty version.
     pub fn new(weight: u32) -> ProviderMeta {
-        let start_time = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        ProviderMeta { weight, shard: None, pid: std::process::id(), start_time, version: String::new() }
+        let start_time =
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        ProviderMeta {
+            weight,
+            shard: None,
+            pid: std::process::id(),
+            start_time,
+            version: String::new(),
+        }
     }
 
     /// Declares the shard range this server owns.
@@ -93,7 +100,8 @@ impl ProviderMeta {
     /// Decodes node data; empty data is `{"weight":1}`. `path` is for the error message.
     pub fn from_json(data: &[u8], path: &str) -> Result<ProviderMeta, Error> {
         let data = if data.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { data };
-        serde_json::from_slice(data).map_err(|source| Error::Metadata { path: path.to_owned(), source })
+        serde_json::from_slice(data)
+            .map_err(|source| Error::Metadata { path: path.to_owned(), source })
     }
 }
 
@@ -131,7 +139,8 @@ mod tests {
         assert_eq!((m.weight, m.shard, m.pid), (1, None, 0));
         let m = ProviderMeta::from_json(br#"{"weight":3,"host":"x","extra":[1]}"#, "/p").unwrap();
         assert_eq!(m.weight, 3);
-        let err = ProviderMeta::from_json(b"weight=3", "/svrkit/a/providers/1.2.3.4:5").unwrap_err();
+        let err =
+            ProviderMeta::from_json(b"weight=3", "/svrkit/a/providers/1.2.3.4:5").unwrap_err();
         assert!(err.to_string().contains("/svrkit/a/providers/1.2.3.4:5"), "{err}");
     }
 }

@@ -142,7 +142,12 @@ impl Registration {
         let deleted = match session::within(deadline, client.delete(&ctx.path, None)).await {
             Some(Ok(())) | Some(Err(zookeeper_client::Error::NoNode)) => Ok(()),
             Some(Err(err)) => Err(Error::zk("delete", ctx.opts.hosts(), &ctx.path, err)),
-            None => Err(Error::zk("delete", ctx.opts.hosts(), &ctx.path, zookeeper_client::Error::Timeout)),
+            None => Err(Error::zk(
+                "delete",
+                ctx.opts.hosts(),
+                &ctx.path,
+                zookeeper_client::Error::Timeout,
+            )),
         };
         let session_id = client.session_id().0;
         let mut states = client.state_watcher();
@@ -154,7 +159,11 @@ impl Registration {
                 log::info!("deregistered {} from {}", ctx.path, ctx.opts.hosts());
                 Ok(())
             }
-            None => Err(Error::CloseTimeout { hosts: ctx.opts.hosts().to_owned(), session_id, waited: timeout }),
+            None => Err(Error::CloseTimeout {
+                hosts: ctx.opts.hosts().to_owned(),
+                session_id,
+                waited: timeout,
+            }),
         }
     }
 }
@@ -183,10 +192,16 @@ impl Ctx {
             match client.create(&self.path, &self.data, &ephemeral).await {
                 Ok(_) => return Ok(()),
                 Err(zookeeper_client::Error::NoNode) => {
-                    client.mkdir(&self.dir, &folder).await.map_err(|e| Error::zk("mkdir", hosts, &self.dir, e))?;
+                    client
+                        .mkdir(&self.dir, &folder)
+                        .await
+                        .map_err(|e| Error::zk("mkdir", hosts, &self.dir, e))?;
                 }
                 Err(zookeeper_client::Error::NodeExists) => {
-                    let stat = client.check_stat(&self.path).await.map_err(|e| Error::zk("stat", hosts, &self.path, e))?;
+                    let stat = client
+                        .check_stat(&self.path)
+                        .await
+                        .map_err(|e| Error::zk("stat", hosts, &self.path, e))?;
                     let Some(stat) = stat else { continue };
                     let own = client.session_id().0;
                     if stat.ephemeral_owner == own {
@@ -199,7 +214,9 @@ impl Ctx {
                         own
                     );
                     match client.delete(&self.path, Some(stat.version)).await {
-                        Ok(()) | Err(zookeeper_client::Error::NoNode) | Err(zookeeper_client::Error::BadVersion) => {}
+                        Ok(())
+                        | Err(zookeeper_client::Error::NoNode)
+                        | Err(zookeeper_client::Error::BadVersion) => {}
                         Err(e) => return Err(Error::zk("delete", hosts, &self.path, e)),
                     }
                     last = zookeeper_client::Error::NodeExists;

@@ -85,7 +85,10 @@ pub(crate) async fn wait_connected(states: &mut StateWatcher) -> Result<(), Sess
 }
 
 /// Waits until the session has ended (closed, expired or refused), at most `timeout`.
-pub(crate) async fn wait_terminated(states: &mut StateWatcher, timeout: Duration) -> Option<SessionState> {
+pub(crate) async fn wait_terminated(
+    states: &mut StateWatcher,
+    timeout: Duration,
+) -> Option<SessionState> {
     within(Instant::now() + timeout, async {
         loop {
             let state = states.peek_state();

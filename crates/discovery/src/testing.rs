@@ -2,8 +2,8 @@
 //!
 //! [`ZkServer`] runs Debian's ZooKeeper 3.8 (`apt-get install zookeeper`, or
 //! `cargo xtask setup`) as a child JVM with its own `zoo.cfg` in a temporary folder:
-//! `clientPortAddress=127.0.0.1`, a free port, `tickTime=200` (so session timeouts from
-//! 0.4 s to 4 s are allowed), no admin server, `4lw.commands.whitelist=ruok,srvr`. It is ready
+//! `clientPortAddress=127.0.0.1`, a free port, `tickTime=200` and `maxSessionTimeout=60000`
+//! (so session timeouts from 0.4 s to 60 s are allowed), no admin server, `4lw.commands.whitelist=ruok,srvr`. It is ready
 //! when `ruok` answers `imok` and `srvr` reports a serving standalone server (each probe has
 //! its own timeout: a probe sent during start-up can go unanswered). Drop kills it, waits for
 //! it and removes the folder.
@@ -54,7 +54,7 @@ impl ZkServer {
         let cfg = format!(
             "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={data}\nclientPort={port}\n\
              clientPortAddress=127.0.0.1\nadmin.enableServer=false\n\
-             4lw.commands.whitelist=ruok,srvr\nmaxClientCnxns=0\n",
+             4lw.commands.whitelist=ruok,srvr\nmaxClientCnxns=0\nmaxSessionTimeout=60000\n",
             data = dir.join("data").display()
         );
         std::fs::write(dir.join("zoo.cfg"), cfg)?;
@@ -111,7 +111,10 @@ impl ZkServer {
     }
 
     fn launch(&mut self) -> io::Result<()> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("zookeeper.log"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("zookeeper.log"))?;
         let child = Command::new("java")
             .args(["-Xms32m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
             .arg("-Dzookeeper.root.logger=INFO,CONSOLE")
@@ -228,7 +231,9 @@ impl Relay {
         });
         let acceptor = {
             let inner = inner.clone();
-            thread::Builder::new().name("zk-relay".into()).spawn(move || accept_loop(listener, inner))?
+            thread::Builder::new()
+                .name("zk-relay".into())
+                .spawn(move || accept_loop(listener, inner))?
         };
         Ok(Relay { addr, inner, acceptor: Some(acceptor) })
     }
@@ -294,7 +299,8 @@ fn accept_loop(listener: TcpListener, inner: Arc<RelayInner>) {
             }
         }
         // The copy threads end when either side closes (or the relay cuts both).
-        let _ = thread::Builder::new().name("zk-relay-up".into()).spawn(move || pump(client, server));
+        let _ =
+            thread::Builder::new().name("zk-relay-up".into()).spawn(move || pump(client, server));
         let _ = thread::Builder::new().name("zk-relay-down".into()).spawn(move || pump(s2, c2));
     }
 }

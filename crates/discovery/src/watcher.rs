@@ -156,15 +156,22 @@ impl Watcher {
 
 /// Lists the providers and arms a one-shot watch (children of the folder, or its creation
 /// when it does not exist).
-async fn list(client: &Client, path: &str) -> Result<(Vec<Provider>, OneshotWatcher), zookeeper_client::Error> {
+async fn list(
+    client: &Client,
+    path: &str,
+) -> Result<(Vec<Provider>, OneshotWatcher), zookeeper_client::Error> {
     for _ in 0..8 {
         match client.list_and_watch_children(path).await {
-            Ok((children, watch)) => return Ok((read_providers(client, path, children).await?, watch)),
-            Err(zookeeper_client::Error::NoNode) => match client.check_and_watch_stat(path).await? {
-                (None, watch) => return Ok((Vec::new(), watch)),
-                // Created in between: list it.
-                (Some(_), _) => continue,
-            },
+            Ok((children, watch)) => {
+                return Ok((read_providers(client, path, children).await?, watch))
+            }
+            Err(zookeeper_client::Error::NoNode) => {
+                match client.check_and_watch_stat(path).await? {
+                    (None, watch) => return Ok((Vec::new(), watch)),
+                    // Created in between: list it.
+                    (Some(_), _) => continue,
+                }
+            }
             Err(err) => return Err(err),
         }
     }
@@ -203,16 +210,25 @@ async fn read_providers(
             other => log::warn!("{node}: unexpected multi-read result {other:?}"),
         }
     }
-    providers.sort_by(|a, b| a.addr.cmp(&b.addr));
+    providers.sort_by_key(|p| p.addr);
     Ok(providers)
 }
 
 /// The background task: wait for the armed watch, re-list, repeat; new session when needed.
-async fn run(shared: Arc<Shared>, opts: ZkOptions, path: String, mut client: Client, armed: OneshotWatcher) {
+async fn run(
+    shared: Arc<Shared>,
+    opts: ZkOptions,
+    path: String,
+    mut client: Client,
+    armed: OneshotWatcher,
+) {
     let mut armed = Some(armed);
     loop {
         follow(&shared, &opts, &path, &client, armed.take()).await;
-        log::warn!("ZooKeeper session {} watching {path} ended; opening a new one", client.session_id());
+        log::warn!(
+            "ZooKeeper session {} watching {path} ended; opening a new one",
+            client.session_id()
+        );
         drop(client);
         client = session::connect(&opts, None).await.expect("no deadline, no error");
         log::info!("watching {path} again (session {})", client.session_id());
@@ -220,7 +236,13 @@ async fn run(shared: Arc<Shared>, opts: ZkOptions, path: String, mut client: Cli
 }
 
 /// Watches within one session; returns when the session has ended.
-async fn follow(shared: &Shared, opts: &ZkOptions, path: &str, client: &Client, mut armed: Option<OneshotWatcher>) {
+async fn follow(
+    shared: &Shared,
+    opts: &ZkOptions,
+    path: &str,
+    client: &Client,
+    mut armed: Option<OneshotWatcher>,
+) {
     let mut states = client.state_watcher();
     let mut pause = Duration::from_millis(100);
     loop {
