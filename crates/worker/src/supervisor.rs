@@ -19,7 +19,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use crate::restart::Backoff;
 use crate::role::worker_env;
 use crate::sys::{send_signal, ExitReason};
-use crate::{Error, GroupSpec, Listener, RestartPolicy};
+use crate::{Error, GroupSpec, Listener, RestartPolicy, StopSource, StopToken};
 
 /// Extra time after `drain_timeout` before the master SIGKILLs a child that is still
 /// alive: the worker itself drains for `drain_timeout`, then needs a moment to exit.
@@ -207,6 +207,7 @@ pub struct Supervisor {
     config: SupervisorConfig,
     on_event: Option<EventSink>,
     stop_requested: Arc<AtomicBool>,
+    stopping: StopSource,
     wake_read: UnixStream,
     wake_write: Arc<UnixStream>,
 }
@@ -235,6 +236,7 @@ impl Supervisor {
             config,
             on_event: None,
             stop_requested: Arc::new(AtomicBool::new(false)),
+            stopping: StopSource::new()?,
             wake_read,
             wake_write: Arc::new(wake_write),
         })
@@ -252,6 +254,13 @@ impl Supervisor {
             requested: Arc::clone(&self.stop_requested),
             wake: Arc::clone(&self.wake_write),
         }
+    }
+
+    /// A token tripped when the tree starts stopping (signal or [`StopHandle`]): give
+    /// it to what else runs in the master, such as a thread [`crate::SelfServer`], so
+    /// it stops together with the workers.
+    pub fn stop_token(&self) -> StopToken {
+        self.stopping.token()
     }
 
     /// Runs the tree on the calling thread until SIGTERM/SIGINT (or a [`StopHandle`]),
@@ -288,6 +297,7 @@ impl Supervisor {
                     stop_deadline = Some(Instant::now());
                 } else if stop_deadline.is_none() {
                     self.emit(&Event::Stopping { signal });
+                    self.stopping.stop();
                     // Close the master's copy: once the workers close theirs, new
                     // connections are refused instead of queueing for nobody.
                     self.config.listeners.clear();

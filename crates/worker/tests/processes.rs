@@ -54,6 +54,7 @@ struct Tree {
     child: Child,
     lines: Receiver<String>,
     seen: Vec<String>,
+    used: Vec<usize>,
 }
 
 impl Tree {
@@ -76,15 +77,22 @@ impl Tree {
                 }
             }
         });
-        Tree { child, lines, seen: Vec::new() }
+        Tree { child, lines, seen: Vec::new(), used: Vec::new() }
     }
 
     fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// The next line (at or after the cursor) matching `pred`.
+    /// The first line not matched before that satisfies `pred` (lines may arrive in
+    /// any order relative to other expectations).
     fn expect(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        if let Some(i) =
+            (0..self.seen.len()).find(|i| !self.used.contains(i) && pred(&self.seen[*i]))
+        {
+            self.used.push(i);
+            return self.seen[i].clone();
+        }
         let deadline = Instant::now() + WAIT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -92,6 +100,7 @@ impl Tree {
                 Ok(line) => {
                     self.seen.push(line.clone());
                     if pred(&line) {
+                        self.used.push(self.seen.len() - 1);
                         return line;
                     }
                 }
@@ -257,6 +266,7 @@ fn drain_timeout_bounds_a_stuck_worker() {
     let mut tree = Tree::start(&["--rpc-workers", "1", "--drain-ms", "200"]);
     let addr = tree.addr();
     let worker = tree.started("rpc#0");
+    assert_eq!(ping(addr).unwrap(), worker, "ready: its SIGTERM handler is installed");
     // Freeze the worker: it cannot drain, the master must kill it after the deadline.
     signal(worker, Signal::STOP);
     signal(tree.pid(), Signal::TERM);
@@ -264,7 +274,6 @@ fn drain_timeout_bounds_a_stuck_worker() {
     tree.expect(&killed, |l| l == killed);
     assert!(tree.wait_exit().success(), "{:#?}", tree.seen);
     assert!(tree.seen.iter().any(|l| l == "SHUTDOWN force_killed=1"));
-    let _ = addr;
 }
 
 fn event_lines(path: &Path) -> Vec<Vec<String>> {
@@ -563,5 +572,115 @@ fn stale_pid_files_are_detected_and_replaced() {
     let (code, out) = run(&with("stop"));
     assert_eq!(code, 0, "{out}");
     assert!(!alive(daemon));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn sighup_reload_replaces_every_worker_without_refusing_a_connection() {
+    let mut tree = Tree::start(&["--rpc-workers", "2", "--drain-ms", "3000"]);
+    let addr = tree.addr();
+    let old = [tree.started("rpc#0"), tree.started("rpc#1")];
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let (stop, ok) = (Arc::clone(&stop), Arc::clone(&ok));
+        std::thread::spawn(move || {
+            let mut errors = Vec::new();
+            for _ in 0..20_000 {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                match ping(addr) {
+                    Ok(_) => {
+                        ok.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(e) => errors.push(e.to_string()),
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            errors
+        })
+    };
+    wait_until("load before the reload", || ok.load(Ordering::SeqCst) >= 20);
+    signal(tree.pid(), Signal::HUP);
+    tree.expect("reloading", |l| l.starts_with("EVENT other reloading"));
+    let new = [tree.started("rpc#0"), tree.started("rpc#1")];
+    for (o, n) in old.iter().zip(&new) {
+        assert_ne!(o, n);
+    }
+    for p in old {
+        tree.expect(&format!("old worker {p} to exit"), |l| {
+            l.starts_with("EVENT exited rpc#")
+                && l.contains(&format!(" {p} "))
+                && l.contains("restart=false")
+        });
+    }
+    let after = ok.load(Ordering::SeqCst);
+    wait_until("load after the reload", || ok.load(Ordering::SeqCst) >= after + 20);
+    stop.store(true, Ordering::SeqCst);
+    let errors = load.join().unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    for p in old {
+        assert!(!alive(p));
+    }
+    signal(tree.pid(), Signal::TERM);
+    assert!(tree.wait_exit().success(), "{:#?}", tree.seen);
+}
+
+#[test]
+fn workers_do_not_outlive_a_sigkilled_master() {
+    let dir = temp_dir("orphans");
+    let events = dir.join("events");
+    let mut tree = Tree::start(&[
+        "--rpc-workers",
+        "2",
+        "--self",
+        "ev:1",
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    let pids = [tree.started("rpc#0"), tree.started("rpc#1"), tree.started("self:ev#0")];
+    wait_until("self worker running", || event_lines(&events).iter().any(|l| l[0] == "start"));
+    signal(tree.pid(), Signal::KILL);
+    // The parent-death signal (SIGTERM) stops each worker gracefully.
+    wait_until("every worker gone", || pids.iter().all(|p| !alive(*p)));
+    assert!(event_lines(&events).iter().any(|l| l[0] == "stop"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn thread_self_workers_in_the_master_stop_with_the_tree() {
+    let dir = temp_dir("self-threads");
+    let events = dir.join("events");
+    let mut tree = Tree::start(&[
+        "--rpc-workers",
+        "1",
+        "--self",
+        "ev:2",
+        "--self",
+        "val:1",
+        "--self-type",
+        "thread",
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    let master = tree.pid().to_string();
+    tree.started("rpc#0");
+    wait_until("three self threads running", || {
+        event_lines(&events).iter().filter(|l| l[0] == "start").count() == 3
+    });
+    signal(tree.pid(), Signal::TERM);
+    assert!(tree.wait_exit().success(), "{:#?}", tree.seen);
+    let ev = event_lines(&events);
+    let mut stopped: Vec<(String, String)> =
+        ev.iter().filter(|l| l[0] == "stop").map(|l| (l[1].clone(), l[2].clone())).collect();
+    stopped.sort();
+    assert_eq!(
+        stopped,
+        [("ev".into(), "0".into()), ("ev".into(), "1".into()), ("val".into(), "0".into())]
+    );
+    // They ran in the master process itself.
+    assert!(ev.iter().all(|l| l[4] == master), "{ev:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -4,7 +4,8 @@
 //! ```text
 //! svrkit-worker-demo [--listen 127.0.0.1:0] [--rpc-workers 2] [--self GROUP:N[:COROUTINES]]...
 //!     [--self-behavior run|panic-once|crash] [--events FILE] [--drain-ms 2000]
-//!     [--restart-ms INITIAL:MAX] [--pid FILE] [--log FILE] [-d] [start|stop|restart|status]
+//!     [--self-type thread|process] [--restart-ms INITIAL:MAX] [--pid FILE] [--log FILE] [-d]
+//!     [start|stop|restart|status]
 //! svrkit-worker-demo --threads N      # thread self_server of N workers; prints thread counts
 //! ```
 //! Protocol, one line each: `PING` -> `PONG <pid> <worker id>`;
@@ -38,6 +39,7 @@ struct Args {
     daemon: bool,
     command: Option<String>,
     threads: Option<usize>,
+    self_threads: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -54,6 +56,7 @@ fn parse_args() -> Result<Args, String> {
         daemon: false,
         command: None,
         threads: None,
+        self_threads: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -86,6 +89,7 @@ fn parse_args() -> Result<Args, String> {
             "--pid" => a.pid = Some(value()?.into()),
             "--log" => a.log = Some(value()?.into()),
             "--threads" => a.threads = Some(num(value()?)? as usize),
+            "--self-type" => a.self_threads = value()? == "thread",
             "-d" => a.daemon = true,
             "start" | "stop" | "restart" | "status" => a.command = Some(arg),
             _ => return Err(format!("unknown argument {arg}")),
@@ -184,11 +188,24 @@ fn master(args: &Args) -> Result<ExitCode, String> {
     let config = SupervisorConfig {
         rpc_workers: args.rpc_workers,
         listeners: vec![Listener::from(listener)],
-        self_groups: args.groups.clone(),
+        self_groups: if args.self_threads { Vec::new() } else { args.groups.clone() },
         drain_timeout: args.drain,
         restart: args.restart,
     };
-    let supervisor = Supervisor::new(config).map_err(|e| e.to_string())?.on_event(|ev| {
+    let supervisor = Supervisor::new(config).map_err(|e| e.to_string())?;
+    // thread self workers live in the master and stop with the tree.
+    let self_threads = if args.self_threads {
+        let handler_args = args.clone();
+        let server =
+            SelfServer::start(&args.groups, args.restart, supervisor.stop_token(), move |ctx| {
+                self_handler(&handler_args, ctx)
+            })
+            .map_err(|e| e.to_string())?;
+        Some(server)
+    } else {
+        None
+    };
+    let supervisor = supervisor.on_event(|ev| {
         let line = match ev {
             Event::Started { worker, pid } => format!("started {worker} {pid}"),
             Event::Exited { worker, pid, reason, restart_in, .. } => format!(
@@ -202,6 +219,9 @@ fn master(args: &Args) -> Result<ExitCode, String> {
         println!("EVENT {line}");
     });
     let report = supervisor.run().map_err(|e| e.to_string())?;
+    if let Some(server) = self_threads {
+        server.join();
+    }
     println!("SHUTDOWN force_killed={}", report.force_killed);
     Ok(ExitCode::SUCCESS)
 }
@@ -245,6 +265,10 @@ fn serve_conn(id: usize, stream: TcpStream, stop: StopToken) {
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     let pid = std::process::id();
+    // A stopping worker closes idle connections, but not one it accepted a moment ago
+    // whose first request is still on its way.
+    let mut served = false;
+    let accepted = Instant::now();
     loop {
         match reader.read_until(b'\n', &mut line) {
             Ok(0) => return,
@@ -256,7 +280,10 @@ fn serve_conn(id: usize, stream: TcpStream, stop: StopToken) {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                if stop.is_stopped() && line.is_empty() {
+                if stop.is_stopped()
+                    && line.is_empty()
+                    && (served || accepted.elapsed() > Duration::from_secs(1))
+                {
                     return; // idle connection of a stopping worker
                 }
                 continue;
@@ -265,6 +292,7 @@ fn serve_conn(id: usize, stream: TcpStream, stop: StopToken) {
         }
         let text = String::from_utf8_lossy(&line).trim().to_string();
         line.clear();
+        served = true;
         let reply = if text == "PING" {
             format!("PONG {pid} {id}\n")
         } else if let Some(ms) = text.strip_prefix("SLEEP ") {
