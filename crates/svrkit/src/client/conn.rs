@@ -76,6 +76,9 @@ struct State {
     /// The call (msgid) or notification (token > u32::MAX) that drives the socket.
     driver: Option<u64>,
     driver_waker: Option<Waker>,
+    /// Successful `write` calls (tests check the batching).
+    #[cfg(test)]
+    writes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -122,6 +125,8 @@ impl Connection {
                 decoder: Decoder::new(Limits::default()),
                 driver: None,
                 driver_waker: None,
+                #[cfg(test)]
+                writes: 0,
             }),
         }
     }
@@ -245,7 +250,13 @@ impl State {
         while self.wpos < self.wbuf.len() {
             match self.stream.write(&self.wbuf[self.wpos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.wpos += n,
+                Ok(n) => {
+                    self.wpos += n;
+                    #[cfg(test)]
+                    {
+                        self.writes += 1;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => match cx.as_deref_mut() {
                     Some(cx) => match self.stream.poll_writable(cx) {
@@ -549,5 +560,127 @@ impl Drop for Notify {
             let conn = Arc::clone(&self.conn);
             lock(&conn.state).release_driver(self.token);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    /// A connection over a socket pair whose other end answers every request with its
+    /// msgid, in reverse order of each batch read, so replies come back out of order.
+    fn pair() -> (Arc<Connection>, std::thread::JoinHandle<Vec<u32>>) {
+        let (client, mut server) = UnixStream::pair().unwrap();
+        let conn = Arc::new(Connection::new(Stream::Unix(async_io::Async::new(client).unwrap())));
+        let handle = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut decoder = Decoder::new(Limits::default());
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = match server.read(&mut chunk) {
+                    Ok(0) | Err(_) => return seen,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(&chunk[..n]);
+                let mut ids = Vec::new();
+                let mut start = 0;
+                while let Some(d) = decoder.decode(&buf[start..]).unwrap() {
+                    if let Ok(Message::Request { msgid, .. }) = d.message {
+                        ids.push(msgid);
+                    }
+                    start += d.len;
+                }
+                buf.drain(..start);
+                seen.extend(&ids);
+                let mut out = Vec::new();
+                for id in ids.iter().rev() {
+                    svrkit_codec::encode_response(&mut out, *id, id).unwrap();
+                }
+                server.write_all(&out).unwrap();
+            }
+        });
+        (conn, handle)
+    }
+
+    #[test]
+    fn msgids_wrap_around_u32_max_and_replies_match_their_calls() {
+        let (conn, server) = pair();
+        conn.set_next_msgid(u32::MAX - 2);
+        let ex = async_executor::LocalExecutor::new();
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let call = conn.call("m", &(), Duration::from_secs(5)).unwrap();
+                let msgid = call.msgid;
+                ex.spawn(async move { (msgid, call.await) })
+            })
+            .collect();
+        let results = futures_lite::future::block_on(ex.run(async {
+            let mut out = Vec::new();
+            for c in calls {
+                out.push(c.await);
+            }
+            out
+        }));
+        let ids: Vec<u32> = results.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [u32::MAX - 2, u32::MAX - 1, u32::MAX, 0, 1, 2]);
+        for (id, r) in results {
+            let bytes = r.unwrap();
+            assert_eq!(RawValue::from_slice(&bytes).unwrap().deserialize::<u32>().unwrap(), id);
+        }
+        drop(conn);
+        let seen = server.join().unwrap();
+        assert_eq!(seen.len(), 6);
+    }
+
+    #[test]
+    fn an_in_flight_msgid_is_never_reused() {
+        let mut pending = HashMap::new();
+        pending.insert(7, Slot::default());
+        pending.insert(8, Slot::default());
+        pending.insert(u32::MAX, Slot::default());
+        let mut next = 7;
+        assert_eq!(alloc_msgid(&mut next, &pending), 9);
+        assert_eq!(next, 10);
+        let mut next = u32::MAX;
+        assert_eq!(alloc_msgid(&mut next, &pending), 0);
+    }
+
+    #[test]
+    fn a_wrapped_msgid_skips_the_call_still_waiting_on_it() {
+        let (conn, _server) = pair();
+        conn.set_next_msgid(5);
+        let first = conn.call("m", &(), Duration::from_secs(5)).unwrap();
+        assert_eq!(first.msgid, 5);
+        // 2^32 calls later the counter is back at 5, with call 5 still in flight.
+        conn.set_next_msgid(5);
+        let second = conn.call("m", &(), Duration::from_secs(5)).unwrap();
+        assert_eq!(second.msgid, 6);
+        let (a, b) = futures_lite::future::block_on(futures_lite::future::zip(first, second));
+        assert_eq!(RawValue::from_slice(&a.unwrap()).unwrap().deserialize::<u32>().unwrap(), 5);
+        assert_eq!(RawValue::from_slice(&b.unwrap()).unwrap().deserialize::<u32>().unwrap(), 6);
+    }
+
+    #[test]
+    fn requests_of_one_tick_go_out_in_one_write() {
+        let (conn, server) = pair();
+        let ex = async_executor::LocalExecutor::new();
+        // Each task queues its request when it first runs, as independent callers do.
+        let calls: Vec<_> = (0..50)
+            .map(|_| {
+                let conn = Arc::clone(&conn);
+                ex.spawn(async move { conn.call("m", &(), Duration::from_secs(5)).unwrap().await })
+            })
+            .collect();
+        futures_lite::future::block_on(ex.run(async {
+            for c in calls {
+                c.await.unwrap();
+            }
+        }));
+        assert_eq!(lock(&conn.state).writes, 1);
+        drop(conn);
+        assert_eq!(server.join().unwrap().len(), 50);
     }
 }
