@@ -54,3 +54,9 @@ pub use server::init_logging;
 pub use svrkit_codec as codec;
 pub use svrkit_codec::{codes, RpcError};
 pub use svrkit_transport as transport;
+
+/// serde, for generated code (`#[serde(crate = "svrkit::serde")]`): a generated service
+/// depends on this crate only.
+pub use serde;
+/// Run a future to completion on this thread (the generated blocking clients use it).
+pub use smol::block_on;
