@@ -1,5 +1,6 @@
 //! Worker processes, self_server groups, daemon mode, pid files and signals for svrkit
-//! servers. Knows nothing of msgpack, sockets' contents or executors' internals.
+//! servers (Linux: it uses `/proc` and `prctl`). Knows nothing of msgpack, of what
+//! flows over the sockets, or of executors beyond async-io's reactor.
 //!
 //! # Roles and re-execution
 //!
@@ -66,34 +67,65 @@
 //!
 //! # A server's `main`
 //!
+//! Branch on the role first: workers are started with the master's arguments, including
+//! `-d` or `start`, which only the master acts on. The single-process modes (`thread`,
+//! `coroutine`) need no supervisor: trip a [`StopSource`] on signals and serve.
+//!
 //! ```no_run
 //! use std::process::ExitCode;
 //! use std::time::Duration;
-//! use svrkit_worker::{GroupSpec, Role, Supervisor, SupervisorConfig};
+//! use svrkit_worker::{
+//!     DaemonConfig, Daemonized, GroupSpec, PidFile, RestartPolicy, Role, SelfServer,
+//!     StopSource, Supervisor, SupervisorConfig,
+//! };
 //!
+//! # fn serve(_: Vec<svrkit_worker::Listener>, _: svrkit_worker::StopToken) {}
 //! fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+//!     let (daemon, process_mode) = (false, true); // from `-d` / `start` and the config
 //!     match svrkit_worker::init()? {
 //!         Role::Master => {
-//!             // Parse args and config; `-d`: svrkit_worker::daemonize(...); else
-//!             // PidFile::acquire(). Then bind once:
+//!             let pid_file = PidFile::new("/tmp/echo.pid"); // `[app] pid`
+//!             let _guard = if daemon {
+//!                 match svrkit_worker::daemonize(&DaemonConfig::new(pid_file))? {
+//!                     Daemonized::Parent { .. } => return Ok(ExitCode::SUCCESS),
+//!                     Daemonized::Daemon(guard) => guard,
+//!                 }
+//!             } else {
+//!                 pid_file.acquire()?
+//!             };
 //!             let listener = std::net::TcpListener::bind("127.0.0.1:3000")?;
-//!             let config = SupervisorConfig {
+//!             if !process_mode {
+//!                 // thread / coroutine: one process.
+//!                 let stop = StopSource::new()?;
+//!                 stop.stop_on_signals()?;
+//!                 serve(vec![listener.into()], stop.token());
+//!                 return Ok(ExitCode::SUCCESS);
+//!             }
+//!             let supervisor = Supervisor::new(SupervisorConfig {
 //!                 rpc_workers: 4,
 //!                 listeners: vec![listener.into()],
+//!                 // process / process_coroutine self workers (coroutines > 0):
 //!                 self_groups: vec![GroupSpec { name: "event".into(), workers: 2, coroutines: 0 }],
 //!                 drain_timeout: Duration::from_secs(5),
 //!                 ..Default::default()
-//!             };
-//!             Supervisor::new(config)?.run()?;
+//!             })?;
+//!             // thread self workers would run here, in the master:
+//!             // SelfServer::start(&groups, policy, supervisor.stop_token(), handler)?
+//!             # let _: Option<SelfServer> = None;
+//!             supervisor.run()?;
 //!             Ok(ExitCode::SUCCESS)
 //!         }
 //!         Role::Rpc(mut worker) => {
-//!             let listeners = worker.take_listeners();
-//!             let stop = worker.stop_token();
-//!             // serve(listeners, stop): stop accepting when `stop` trips, drain, return.
-//!             # let _ = (listeners, stop);
+//!             // Stop accepting when the token trips, answer what was accepted (within
+//!             // drain_timeout), return.
+//!             serve(worker.take_listeners(), worker.stop_token());
 //!             Ok(ExitCode::SUCCESS)
 //!         }
+//!         Role::SelfWorker(worker) if worker.coroutines() > 0 => Ok(
+//!             svrkit_worker::run_self_coroutines(&worker, RestartPolicy::default(), |ctx| async move {
+//!                 ctx.stop().stopped().await; // async work for ctx.group(), ctx.id()
+//!             }),
+//!         ),
 //!         Role::SelfWorker(worker) => Ok(svrkit_worker::run_self_process(&worker, |ctx| {
 //!             while !ctx.stop().wait_timeout(Duration::from_secs(1)) {
 //!                 // background work for group ctx.group(), worker ctx.id()
