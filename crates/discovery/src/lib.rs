@@ -44,7 +44,10 @@
 //!
 //! 1. bind and listen; then `let addr = advertise.resolve(listener.local_addr()?)?`;
 //! 2. `let reg = Registration::register(&opts, app, addr, &ProviderMeta::new(weight)).await?`
-//!    (plus `.with_shard(..)` in sharding mode): a failure here is a start-up error;
+//!    (plus `.with_shard(..)` in sharding mode): a failure here is a start-up error.
+//!    Register in the process that lives as long as the listener and does not fork
+//!    afterwards (with worker processes, the supervisor after spawning them): a forked child
+//!    does not inherit the background threads that keep the session alive;
 //! 3. on graceful stop, **first** `reg.deregister().await` (log an error, do not abort the
 //!    stop), then stop accepting and drain: clients have dropped the server before it
 //!    stops answering.
@@ -52,7 +55,9 @@
 //! Client (`discovery = zk`, `zk`, `path`):
 //!
 //! 1. `let watcher = Watcher::watch(&opts, app).await?`; build the ring or shard table from
-//!    `watcher.current()` (merged with a static INI list if one is configured);
+//!    `watcher.current()` (merged with a static INI list if one is configured): each
+//!    [`Provider`] gives the address to dial, `meta.weight` for the ketama ring and
+//!    `meta.shard` (inclusive `[begin, end]`) for the shard table;
 //! 2. spawn a task looping on `updates.changed().await` (from `watcher.subscribe()`), which
 //!    rebuilds the table from each new [`ProviderSet`] and swaps it in; connections to
 //!    providers no longer listed are closed after their in-flight calls;

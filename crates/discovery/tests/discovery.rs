@@ -150,6 +150,10 @@ fn providers_come_and_go_live_and_deregister_removes_first() {
         // Dropping without deregistering closes the session in the background: the node goes.
         drop(reg_b);
         until_addrs(&mut updates, &watcher, &[]).await;
+
+        // Dropping the watcher ends its updates.
+        drop(watcher);
+        assert_eq!(within(CHANGE, updates.changed()).await, Some(None));
     });
 }
 
