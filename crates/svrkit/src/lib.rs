@@ -54,6 +54,7 @@ pub use server::init_logging;
 pub use svrkit_codec as codec;
 pub use svrkit_codec::{codes, RpcError};
 pub use svrkit_transport as transport;
+pub use svrkit_worker as worker;
 
 /// serde, for generated code (`#[serde(crate = "svrkit::serde")]`): a generated service
 /// depends on this crate only.
