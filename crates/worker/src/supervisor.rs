@@ -25,8 +25,9 @@ use crate::{Error, GroupSpec, Listener, RestartPolicy, StopSource, StopToken};
 /// alive: the worker itself drains for `drain_timeout`, then needs a moment to exit.
 pub const KILL_GRACE: Duration = Duration::from_secs(1);
 
-/// What the master runs. Plain data: build it with `..Default::default()`.
-#[derive(Debug, Default)]
+/// What the master runs. Plain data: build it with `..Default::default()` (no workers,
+/// 5 s drain, the default [`RestartPolicy`]).
+#[derive(Debug)]
 pub struct SupervisorConfig {
     /// Number of rpc worker processes (`worker_sum` of a `process` /
     /// `process_coroutine` rpc_server). 0 for none.
@@ -42,6 +43,18 @@ pub struct SupervisorConfig {
     pub drain_timeout: Duration,
     /// Restart back-off for dead workers.
     pub restart: RestartPolicy,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        SupervisorConfig {
+            rpc_workers: 0,
+            listeners: Vec::new(),
+            self_groups: Vec::new(),
+            drain_timeout: Duration::from_secs(5),
+            restart: RestartPolicy::default(),
+        }
+    }
 }
 
 /// Names a worker slot: `rpc#2`, `self:event#1`.
@@ -155,7 +168,8 @@ impl fmt::Display for Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
-    /// Children that had to be SIGKILLed (0 in a clean stop).
+    /// Children that had to be SIGKILLed because they outlived their drain deadline
+    /// (at the stop or after a reload); 0 when every child drained in time.
     pub force_killed: usize,
 }
 

@@ -684,3 +684,21 @@ fn thread_self_workers_in_the_master_stop_with_the_tree() {
     assert!(ev.iter().all(|l| l[4] == master), "{ev:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn stop_handle_stops_the_tree_like_sigterm() {
+    let mut tree = Tree::start(&["--rpc-workers", "2", "--stop-after-ms", "300"]);
+    let workers = [tree.started("rpc#0"), tree.started("rpc#1")];
+    tree.expect("stopping on request", |l| l == "EVENT other stopping on request");
+    assert!(tree.wait_exit().success(), "{:#?}", tree.seen);
+    for w in workers {
+        assert!(
+            tree.seen.iter().any(|l| l.starts_with("EVENT exited rpc#")
+                && l.contains(&format!(" {w} "))
+                && l.contains("restart=false")),
+            "{:#?}",
+            tree.seen
+        );
+    }
+    assert!(tree.seen.iter().any(|l| l == "SHUTDOWN force_killed=0"));
+}

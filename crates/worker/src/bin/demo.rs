@@ -5,7 +5,7 @@
 //! svrkit-worker-demo [--listen 127.0.0.1:0] [--rpc-workers 2] [--self GROUP:N[:COROUTINES]]...
 //!     [--self-behavior run|panic-once|crash] [--events FILE] [--drain-ms 2000]
 //!     [--self-type thread|process] [--restart-ms INITIAL:MAX] [--pid FILE] [--log FILE] [-d]
-//!     [start|stop|restart|status]
+//!     [--stop-after-ms MS] [start|stop|restart|status]
 //! svrkit-worker-demo --threads N      # thread self_server of N workers; prints thread counts
 //! ```
 //! Protocol, one line each: `PING` -> `PONG <pid> <worker id>`;
@@ -40,6 +40,7 @@ struct Args {
     command: Option<String>,
     threads: Option<usize>,
     self_threads: bool,
+    stop_after: Option<Duration>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
         command: None,
         threads: None,
         self_threads: false,
+        stop_after: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -90,6 +92,7 @@ fn parse_args() -> Result<Args, String> {
             "--log" => a.log = Some(value()?.into()),
             "--threads" => a.threads = Some(num(value()?)? as usize),
             "--self-type" => a.self_threads = value()? == "thread",
+            "--stop-after-ms" => a.stop_after = Some(Duration::from_millis(num(value()?)?)),
             "-d" => a.daemon = true,
             "start" | "stop" | "restart" | "status" => a.command = Some(arg),
             _ => return Err(format!("unknown argument {arg}")),
@@ -205,6 +208,14 @@ fn master(args: &Args) -> Result<ExitCode, String> {
     } else {
         None
     };
+    if let Some(after) = args.stop_after {
+        // Stops the tree from another thread, as an embedding program would.
+        let handle = supervisor.stop_handle();
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            handle.stop();
+        });
+    }
     let supervisor = supervisor.on_event(|ev| {
         let line = match ev {
             Event::Started { worker, pid } => format!("started {worker} {pid}"),
