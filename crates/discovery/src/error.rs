@@ -87,12 +87,21 @@ impl fmt::Display for Error {
             Error::Config { what, value, reason } => {
                 write!(f, "invalid discovery setting `{what}` = {value:?}: {reason}")
             }
-            Error::Unreachable { hosts, attempts, waited, source } => write!(
-                f,
-                "ZooKeeper unreachable at {hosts}: no session after {attempts} round(s) over the \
-                 host list in {:.1} s (last error: {source})",
-                waited.as_secs_f64()
-            ),
+            Error::Unreachable { hosts, attempts, waited, source } => {
+                write!(
+                    f,
+                    "ZooKeeper unreachable at {hosts}: no session after {attempts} round(s) over \
+                     the host list in {:.1} s (last error: {source}",
+                    waited.as_secs_f64()
+                )?;
+                match source {
+                    zookeeper_client::Error::NoHosts => {
+                        write!(f, ": every host refused or closed the connection)")
+                    }
+                    zookeeper_client::Error::Timeout => write!(f, ": no answer in time)"),
+                    _ => write!(f, ")"),
+                }
+            }
             Error::Zk { op, hosts, path, source } => {
                 write!(f, "ZooKeeper {op} of {path} on {hosts} failed: {source}")
             }

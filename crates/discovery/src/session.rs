@@ -20,6 +20,7 @@ pub(crate) async fn connect(opts: &ZkOptions, deadline: Option<Instant>) -> Resu
     let started = Instant::now();
     let mut backoff = MIN_BACKOFF;
     let mut attempts = 0u32;
+    let mut last: Option<zookeeper_client::Error> = None;
     loop {
         attempts += 1;
         let attempt = Client::connector()
@@ -27,16 +28,17 @@ pub(crate) async fn connect(opts: &ZkOptions, deadline: Option<Instant>) -> Resu
             .with_fail_eagerly()
             .connect(opts.hosts());
         let result = match deadline {
-            Some(deadline) => {
-                within(deadline, attempt).await.unwrap_or(Err(zookeeper_client::Error::Timeout))
-            }
-            None => attempt.await,
+            Some(deadline) => within(deadline, attempt).await,
+            None => Some(attempt.await),
         };
-        let last = match result {
-            Ok(client) => return Ok(client),
-            Err(err) => err,
-        };
-        log::debug!("ZooKeeper {}: connection round {attempts} failed: {last}", opts.hosts());
+        match result {
+            Some(Ok(client)) => return Ok(client),
+            Some(Err(err)) => last = Some(err),
+            // Cut short by the deadline: keep the previous round's error, if any.
+            None => {}
+        }
+        let last_text = last.as_ref().map_or_else(|| "no answer".to_owned(), |e| e.to_string());
+        log::debug!("ZooKeeper {}: connection round {attempts} failed: {last_text}", opts.hosts());
         let pause = match deadline {
             Some(deadline) => {
                 let now = Instant::now();
@@ -45,7 +47,7 @@ pub(crate) async fn connect(opts: &ZkOptions, deadline: Option<Instant>) -> Resu
                         hosts: opts.hosts().to_owned(),
                         attempts,
                         waited: started.elapsed(),
-                        source: last,
+                        source: last.unwrap_or(zookeeper_client::Error::Timeout),
                     });
                 }
                 backoff.min(deadline - now)

@@ -181,6 +181,19 @@ fn unreachable_zookeeper_is_a_clear_start_error() {
             .err()
             .expect("no ZooKeeper there");
         assert!(matches!(err, Error::Unreachable { .. }), "{err}");
+
+        // A host that accepts connections and never answers (a hung ZooKeeper).
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let hosts = silent.local_addr().unwrap().to_string();
+        let o = ZkOptions::new(&hosts).unwrap().with_connect_timeout(Duration::from_millis(600));
+        let err = Watcher::watch(&o, "echo").await.err().expect("nothing answers there");
+        match &err {
+            Error::Unreachable { hosts: h, source: zookeeper_client::Error::Timeout, .. } => {
+                assert_eq!(h, &hosts)
+            }
+            other => panic!("expected Unreachable with a timeout, got {other:?}"),
+        }
+        eprintln!("{err}");
     });
 }
 
