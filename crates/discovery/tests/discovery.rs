@@ -419,3 +419,25 @@ finally:
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+#[test]
+fn deregister_with_zookeeper_down_reports_and_returns() {
+    let mut zk = ZkServer::start().unwrap();
+    smol::block_on(async {
+        let o = opts(&zk.hosts(), 1000);
+        let reg = Registration::register(&o, "echo", addr("127.0.0.1:7001"), &ProviderMeta::new(1))
+            .await
+            .unwrap();
+        zk.stop().unwrap();
+        // Bounded by the session timeout per step; the outer bound only keeps a bug from hanging.
+        let t = Instant::now();
+        let result = within(RECOVERY, reg.deregister()).await.expect("deregister() returned");
+        match result {
+            Err(Error::Zk { op: "delete", path, .. }) => {
+                assert_eq!(path, "/svrkit/echo/providers/127.0.0.1:7001")
+            }
+            other => panic!("expected a delete error, got {other:?}"),
+        }
+        eprintln!("deregister() with ZooKeeper down returned after {:?}", t.elapsed());
+    });
+}
