@@ -67,9 +67,11 @@ impl<'de> Deserializer<'de> {
         Ok(s)
     }
 
+    /// Reads `N` bytes as a big-endian number.
     #[inline]
-    fn be(&mut self, n: usize) -> Result<u64> {
-        Ok(self.take(n)?.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+    fn be<const N: usize>(&mut self) -> Result<u64> {
+        let bytes: [u8; N] = self.take(N)?.try_into().map_err(|_| truncated(self.pos))?;
+        Ok(bytes.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
     }
 
     /// Reads the next header (and a blob's payload).
@@ -88,9 +90,9 @@ impl<'de> Deserializer<'de> {
             0xc3 => Head::Bool(true),
             0xc4 | 0xc5 | 0xc6 | 0xd9 | 0xda | 0xdb => {
                 let n = match m {
-                    0xc4 | 0xd9 => self.be(1)?,
-                    0xc5 | 0xda => self.be(2)?,
-                    _ => self.be(4)?,
+                    0xc4 | 0xd9 => self.be::<1>()?,
+                    0xc5 | 0xda => self.be::<2>()?,
+                    _ => self.be::<4>()?,
                 };
                 let data = self.take(n as usize)?;
                 if m >= 0xd9 {
@@ -101,32 +103,32 @@ impl<'de> Deserializer<'de> {
             }
             0xc7..=0xc9 | 0xd4..=0xd8 => {
                 let n = match m {
-                    0xc7 => self.be(1)?,
-                    0xc8 => self.be(2)?,
-                    0xc9 => self.be(4)?,
+                    0xc7 => self.be::<1>()?,
+                    0xc8 => self.be::<2>()?,
+                    0xc9 => self.be::<4>()?,
                     0xd4 => 1,
                     0xd5 => 2,
                     0xd6 => 4,
                     0xd7 => 8,
                     _ => 16,
                 };
-                let tag = self.be(1)? as u8 as i8;
+                let tag = self.be::<1>()? as u8 as i8;
                 Head::Ext(tag, self.take(n as usize)?)
             }
-            0xca => Head::F32(f32::from_bits(self.be(4)? as u32)),
-            0xcb => Head::F64(f64::from_bits(self.be(8)?)),
-            0xcc => Head::Uint(self.be(1)?),
-            0xcd => Head::Uint(self.be(2)?),
-            0xce => Head::Uint(self.be(4)?),
-            0xcf => Head::Uint(self.be(8)?),
-            0xd0 => Head::Int(i64::from(self.be(1)? as u8 as i8)),
-            0xd1 => Head::Int(i64::from(self.be(2)? as u16 as i16)),
-            0xd2 => Head::Int(i64::from(self.be(4)? as u32 as i32)),
-            0xd3 => Head::Int(self.be(8)? as i64),
-            0xdc => Head::Array(self.be(2)? as u32),
-            0xdd => Head::Array(self.be(4)? as u32),
-            0xde => Head::Map(self.be(2)? as u32),
-            0xdf => Head::Map(self.be(4)? as u32),
+            0xca => Head::F32(f32::from_bits(self.be::<4>()? as u32)),
+            0xcb => Head::F64(f64::from_bits(self.be::<8>()?)),
+            0xcc => Head::Uint(self.be::<1>()?),
+            0xcd => Head::Uint(self.be::<2>()?),
+            0xce => Head::Uint(self.be::<4>()?),
+            0xcf => Head::Uint(self.be::<8>()?),
+            0xd0 => Head::Int(i64::from(self.be::<1>()? as u8 as i8)),
+            0xd1 => Head::Int(i64::from(self.be::<2>()? as u16 as i16)),
+            0xd2 => Head::Int(i64::from(self.be::<4>()? as u32 as i32)),
+            0xd3 => Head::Int(self.be::<8>()? as i64),
+            0xdc => Head::Array(self.be::<2>()? as u32),
+            0xdd => Head::Array(self.be::<4>()? as u32),
+            0xde => Head::Map(self.be::<2>()? as u32),
+            0xdf => Head::Map(self.be::<4>()? as u32),
             0xc1 => {
                 return Err(ValueError::new(
                     Some(self.last),

@@ -179,7 +179,7 @@ fn parse(frame: &[u8], base: u64) -> Result<Message<'_>, MessageError> {
     let mut next = || r.next().ok_or_else(|| arity(msgid));
     if kind == MessageKind::Response {
         let (_, error) = next()?;
-        let (_, result) = next()?;
+        let (_, result) = r.last();
         let error = (!error.is_nil()).then_some(error);
         return Ok(Message::Response { msgid: msgid.unwrap_or_default(), error, result });
     }
@@ -199,7 +199,7 @@ fn parse(frame: &[u8], base: u64) -> Result<Message<'_>, MessageError> {
             })
         }
     };
-    let (params_pos, params) = next()?;
+    let (params_pos, params) = r.last();
     if params.array_len().is_none() {
         return Err(MessageError::ParamsNotArray {
             kind,
@@ -222,6 +222,13 @@ struct Elements<'a> {
 }
 
 impl<'a> Elements<'a> {
+    /// The last element (the caller has checked the arity) and its offset in the frame.
+    #[inline]
+    fn last(&self) -> (usize, RawValue<'a>) {
+        // The frame is exactly the array, so its last element runs to the frame's end.
+        (self.pos, RawValue::new_unchecked(self.frame.get(self.pos..).unwrap_or_default()))
+    }
+
     /// The next element and its offset in the frame.
     #[inline]
     fn next(&mut self) -> Option<(usize, RawValue<'a>)> {

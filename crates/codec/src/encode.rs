@@ -1,12 +1,14 @@
 //! Encoders: msgpack-rpc messages appended to a caller-owned buffer.
 //!
 //! Headers (array, type tag, msgid, method) are written by hand in their most compact
-//! form; params and results go through rmp-serde (structs as arrays). On error the buffer
+//! form; params and results go through this crate's serde serializer (structs as arrays,
+//! byte-compatible with rmp-serde). On error the buffer
 //! is truncated back to where it was, so a batch being built is never left half-written.
 
 use serde::Serialize;
 
 use crate::raw::type_name;
+use crate::ser::Serializer;
 use crate::{EncodeError, Message, RawValue, RpcError};
 
 /// Appends a msgpack unsigned integer in its most compact form.
@@ -87,10 +89,10 @@ fn check_method(method: &str) -> Result<(), EncodeError> {
     Ok(())
 }
 
-/// Serializes one value with rmp-serde (structs as arrays) onto the end of `buf`.
+/// Serializes one value (structs as arrays) onto the end of `buf`.
+#[inline]
 fn serialize<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) -> Result<(), EncodeError> {
-    rmp_serde::encode::write(buf, value)
-        .map_err(|e| EncodeError::Serialize { message: e.to_string() })
+    value.serialize(&mut Serializer { buf })
 }
 
 /// Serializes params, which must come out as an array.

@@ -269,36 +269,43 @@ impl std::error::Error for MessageError {}
 /// well-formed msgpack value).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValueError {
+    // Boxed: keeps `Result<T, ValueError>` small on the deserializer's hot path.
+    inner: Box<ValueErrorInner>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ValueErrorInner {
     offset: Option<usize>,
     message: String,
 }
 
 impl ValueError {
+    #[cold]
     pub(crate) fn new(offset: Option<usize>, message: String) -> Self {
-        ValueError { offset, message }
+        ValueError { inner: Box::new(ValueErrorInner { offset, message }) }
     }
 
     /// Offset, within the value's bytes, of the msgpack item that failed (when known).
     pub fn offset(&self) -> Option<usize> {
-        self.offset
+        self.inner.offset
     }
 
     /// What went wrong, without the offset.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     pub(crate) fn at(mut self, offset: usize) -> Self {
-        self.offset.get_or_insert(offset);
+        self.inner.offset.get_or_insert(offset);
         self
     }
 }
 
 impl fmt::Display for ValueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.offset {
-            Some(offset) => write!(f, "{} (at byte {offset} of the value)", self.message),
-            None => f.write_str(&self.message),
+        match self.inner.offset {
+            Some(offset) => write!(f, "{} (at byte {offset} of the value)", self.inner.message),
+            None => f.write_str(&self.inner.message),
         }
     }
 }
@@ -306,8 +313,9 @@ impl fmt::Display for ValueError {
 impl std::error::Error for ValueError {}
 
 impl serde::de::Error for ValueError {
+    #[cold]
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        ValueError { offset: None, message: msg.to_string() }
+        ValueError::new(None, msg.to_string())
     }
 }
 

@@ -40,7 +40,8 @@
 //! values with serde (borrowing `&str`/`&[u8]` where the type allows). The deserializer is
 //! this crate's own, compatible with what rmp-serde writes, and tolerant where real peers
 //! need it: strings sent as bin (valid UTF-8), any integer encoding that fits, int map keys,
-//! and protos that grew (below). Values go out through rmp-serde with structs as arrays.
+//! and protos that grew (below). Values go out through the crate's serializer, byte-compatible
+//! with rmp-serde's defaults (structs as arrays, most compact integers, bytes as bin).
 //!
 //! # Protos as arrays
 //!
@@ -148,6 +149,7 @@ mod error;
 mod raw;
 mod rpc_error;
 mod scan;
+mod ser;
 
 pub use decode::{Decoded, Decoder, Message};
 pub use encode::{

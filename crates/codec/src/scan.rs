@@ -21,11 +21,56 @@ pub(crate) enum Kind {
     Map,
 }
 
+/// What a marker byte says, precomputed for all 256 of them.
+#[derive(Clone, Copy)]
+struct Info {
+    kind: Kind,
+    /// Header length, marker included; 0 for the reserved marker 0xc1.
+    head_len: u8,
+    /// Size of the big-endian count after the marker (0: the count is `fixed`).
+    len_bytes: u8,
+    /// The count when it is part of the marker (fixstr, fixarray, fixext...).
+    fixed: u8,
+}
+
+const INFO: [Info; 256] = {
+    let mut table = [Info { kind: Kind::Scalar, head_len: 0, len_bytes: 0, fixed: 0 }; 256];
+    let mut i = 0;
+    while i < 256 {
+        let m = i as u8;
+        let kind = match m {
+            0x80..=0x8f | 0xde | 0xdf => Kind::Map,
+            0x90..=0x9f | 0xdc | 0xdd => Kind::Array,
+            0xa0..=0xbf | 0xc4..=0xc9 | 0xd4..=0xdb => Kind::Blob,
+            _ => Kind::Scalar,
+        };
+        let len_bytes = match m {
+            0xc4 | 0xc7 | 0xd9 => 1,
+            0xc5 | 0xc8 | 0xda | 0xdc | 0xde => 2,
+            0xc6 | 0xc9 | 0xdb | 0xdd | 0xdf => 4,
+            _ => 0,
+        };
+        let fixed = match m {
+            0x80..=0x9f => m & 0x0f,
+            0xa0..=0xbf => m & 0x1f,
+            0xd4 => 1,
+            0xd5 => 2,
+            0xd6 => 4,
+            0xd7 => 8,
+            0xd8 => 16,
+            _ => 0,
+        };
+        table[i] = Info { kind, head_len: head_len(m) as u8, len_bytes, fixed };
+        i += 1;
+    }
+    table
+};
+
 /// Header length (marker byte included) for a marker, or 0 for the reserved byte 0xc1.
 #[inline]
 pub(crate) const fn head_len(marker: u8) -> usize {
     match marker {
-        0x00..=0x7f | 0x80..=0x8f | 0x90..=0x9f | 0xa0..=0xbf | 0xe0..=0xff => 1,
+        0x00..=0xbf | 0xe0..=0xff => 1,
         0xc0 | 0xc2 | 0xc3 => 1,
         0xc1 => 0,
         0xc4 | 0xd9 => 2,               // bin8, str8
@@ -154,72 +199,85 @@ impl FrameScanner {
         limits: &Limits,
         base: u64,
     ) -> Result<Option<usize>, FrameError> {
-        loop {
-            if self.done {
-                return Ok((buf.len() >= self.pos).then_some(self.pos));
-            }
-            let pos = self.pos;
+        if self.done {
+            return Ok((buf.len() >= self.pos).then_some(self.pos));
+        }
+        let max_frame = limits.max_frame;
+        let mut pos = self.pos;
+        let result = loop {
             let Some(&marker) = buf.get(pos) else {
-                return Ok(None);
+                break Ok(None);
             };
-            let hl = head_len(marker);
-            if hl == 0 {
-                return Err(FrameError::Malformed { offset: base + pos as u64, byte: marker });
-            }
-            let head_end = pos + hl;
-            let Some(h) = buf.get(pos..head_end) else {
-                // The header itself is incomplete; it can still be too big for the frame.
-                if head_end > limits.max_frame {
-                    return Err(too_large(base, pos, head_end as u64, limits));
-                }
-                return Ok(None);
-            };
-            let (kind, n) = head(h);
-            let n = u64::from(n);
-            // The least the frame can end at, given what this header claims.
-            let claimed_end = head_end as u64
-                + match kind {
-                    Kind::Scalar => 0,
-                    Kind::Blob | Kind::Array => n,
-                    Kind::Map => 2 * n,
+            let info = INFO[usize::from(marker)];
+            let head_end = pos + usize::from(info.head_len);
+            let n = if info.len_bytes == 0 {
+                u64::from(info.fixed)
+            } else {
+                let Some(len) = buf.get(pos + 1..pos + 1 + usize::from(info.len_bytes)) else {
+                    // The header itself is incomplete; it can still be too big for the frame.
+                    if head_end > max_frame {
+                        break Err(too_large(base, pos, head_end as u64, limits));
+                    }
+                    break Ok(None);
                 };
-            if claimed_end > limits.max_frame as u64 {
-                return Err(too_large(base, pos, claimed_end, limits));
-            }
-            match kind {
+                len.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+            };
+            match info.kind {
+                Kind::Scalar | Kind::Blob => {
+                    if info.head_len == 0 {
+                        break Err(FrameError::Malformed {
+                            offset: base + pos as u64,
+                            byte: marker,
+                        });
+                    }
+                    // The value's end; for a blob, possibly beyond the bytes buffered so far.
+                    let end = head_end as u64 + n;
+                    if end > max_frame as u64 {
+                        break Err(too_large(base, pos, end, limits));
+                    }
+                    // end <= max_frame <= usize::MAX: the cast is lossless.
+                    pos = end as usize;
+                }
                 Kind::Array | Kind::Map => {
+                    let values = if info.kind == Kind::Map { 2 * n } else { n };
+                    // Each value takes at least one byte: a count is a size claim too.
+                    let least_end = head_end as u64 + values;
+                    if least_end > max_frame as u64 {
+                        break Err(too_large(base, pos, least_end, limits));
+                    }
                     if self.stack.len() >= limits.max_depth {
-                        return Err(FrameError::TooDeep {
+                        break Err(FrameError::TooDeep {
                             offset: base + pos as u64,
                             max_depth: limits.max_depth,
                         });
                     }
-                    self.pos = head_end;
-                    if n > 0 {
-                        self.stack.push(if kind == Kind::Map { 2 * n } else { n });
+                    pos = head_end;
+                    if values > 0 {
+                        self.stack.push(values);
                         continue;
                     }
                 }
-                // claimed_end <= max_frame <= usize::MAX, so the cast is lossless.
-                Kind::Blob | Kind::Scalar => self.pos = claimed_end as usize,
             }
             // A value just ended: close every container it completes.
-            loop {
+            let done = loop {
                 match self.stack.last_mut() {
-                    None => {
-                        self.done = true;
-                        break;
-                    }
+                    None => break true,
                     Some(left) => {
                         *left -= 1;
                         if *left > 0 {
-                            break;
+                            break false;
                         }
                         self.stack.pop();
                     }
                 }
+            };
+            if done {
+                self.done = true;
+                break Ok((buf.len() >= pos).then_some(pos));
             }
-        }
+        };
+        self.pos = pos;
+        result
     }
 }
 

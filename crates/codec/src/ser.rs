@@ -1,0 +1,464 @@
+//! A serde `Serializer` writing msgpack straight into a `Vec<u8>`, byte-compatible with
+//! rmp-serde's default configuration.
+//!
+//! Structs are arrays of their fields, enums are `"Variant"` or `{"Variant": data}`, bytes
+//! are bin, every integer takes its most compact encoding. Writing directly into the
+//! caller's buffer (no `io::Write`, no per-item `Result` from a writer) is what keeps
+//! encoding cheap; sequences of unknown length get an array32/map32 header whose count is
+//! patched at the end.
+
+use serde::ser::{self, Serialize};
+
+use crate::encode::{write_int, write_str, write_uint};
+use crate::EncodeError;
+
+pub(crate) struct Serializer<'b> {
+    pub(crate) buf: &'b mut Vec<u8>,
+}
+
+type Result<T = ()> = std::result::Result<T, EncodeError>;
+
+impl ser::Error for EncodeError {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        EncodeError::Serialize { message: msg.to_string() }
+    }
+}
+
+fn len32(what: &'static str, len: usize) -> Result<u32> {
+    u32::try_from(len).map_err(|_| EncodeError::TooLong { what, len })
+}
+
+impl<'b> Serializer<'b> {
+    #[inline]
+    fn array_len(&mut self, len: usize) -> Result {
+        let n = len32("array", len)?;
+        write_len(self.buf, n, 0x90, 0xdc, 0xdd);
+        Ok(())
+    }
+
+    #[inline]
+    fn map_len(&mut self, len: usize) -> Result {
+        let n = len32("map", len)?;
+        write_len(self.buf, n, 0x80, 0xde, 0xdf);
+        Ok(())
+    }
+
+    /// Starts a container: with a known length, its compact header; otherwise a 32-bit
+    /// header to patch when the container ends.
+    fn open<'a>(&'a mut self, len: Option<usize>, map: bool) -> Result<Compound<'a, 'b>> {
+        let patch = match len {
+            Some(len) if map => {
+                self.map_len(len)?;
+                None
+            }
+            Some(len) => {
+                self.array_len(len)?;
+                None
+            }
+            None => {
+                let at = self.buf.len();
+                self.buf.extend_from_slice(&[if map { 0xdf } else { 0xdd }, 0, 0, 0, 0]);
+                Some((at, 0))
+            }
+        };
+        Ok(Compound { ser: self, patch })
+    }
+
+    /// `{"Variant": ...}`: the 1-entry map header and the key.
+    #[inline]
+    fn variant(&mut self, variant: &str) {
+        self.buf.push(0x81);
+        write_str(self.buf, variant);
+    }
+}
+
+/// Appends an array or map header: fix form, 16-bit or 32-bit.
+#[inline]
+fn write_len(buf: &mut Vec<u8>, n: u32, fix: u8, m16: u8, m32: u8) {
+    if n < 16 {
+        buf.push(fix | n as u8);
+    } else if n <= 0xffff {
+        buf.push(m16);
+        buf.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        buf.push(m32);
+        buf.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
+    type Ok = ();
+    type Error = EncodeError;
+    type SerializeSeq = Compound<'a, 'b>;
+    type SerializeTuple = Compound<'a, 'b>;
+    type SerializeTupleStruct = Compound<'a, 'b>;
+    type SerializeTupleVariant = Compound<'a, 'b>;
+    type SerializeMap = Compound<'a, 'b>;
+    type SerializeStruct = Compound<'a, 'b>;
+    type SerializeStructVariant = Compound<'a, 'b>;
+
+    #[inline]
+    fn serialize_bool(self, v: bool) -> Result {
+        self.buf.push(if v { 0xc3 } else { 0xc2 });
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i8(self, v: i8) -> Result {
+        write_int(self.buf, i64::from(v));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i16(self, v: i16) -> Result {
+        write_int(self.buf, i64::from(v));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i32(self, v: i32) -> Result {
+        write_int(self.buf, i64::from(v));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i64(self, v: i64) -> Result {
+        write_int(self.buf, v);
+        Ok(())
+    }
+
+    fn serialize_i128(self, v: i128) -> Result {
+        if let Ok(v) = i64::try_from(v) {
+            write_int(self.buf, v);
+        } else if let Ok(v) = u64::try_from(v) {
+            write_uint(self.buf, v);
+        } else {
+            return Err(EncodeError::Serialize {
+                message: format!("integer {v} does not fit in 64 bits"),
+            });
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u8(self, v: u8) -> Result {
+        write_uint(self.buf, u64::from(v));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u16(self, v: u16) -> Result {
+        write_uint(self.buf, u64::from(v));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u32(self, v: u32) -> Result {
+        write_uint(self.buf, u64::from(v));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u64(self, v: u64) -> Result {
+        write_uint(self.buf, v);
+        Ok(())
+    }
+
+    fn serialize_u128(self, v: u128) -> Result {
+        match u64::try_from(v) {
+            Ok(v) => {
+                write_uint(self.buf, v);
+                Ok(())
+            }
+            Err(_) => Err(EncodeError::Serialize {
+                message: format!("integer {v} does not fit in 64 bits"),
+            }),
+        }
+    }
+
+    #[inline]
+    fn serialize_f32(self, v: f32) -> Result {
+        self.buf.push(0xca);
+        self.buf.extend_from_slice(&v.to_bits().to_be_bytes());
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_f64(self, v: f64) -> Result {
+        self.buf.push(0xcb);
+        self.buf.extend_from_slice(&v.to_bits().to_be_bytes());
+        Ok(())
+    }
+
+    fn serialize_char(self, v: char) -> Result {
+        write_str(self.buf, v.encode_utf8(&mut [0; 4]));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_str(self, v: &str) -> Result {
+        len32("str", v.len())?;
+        write_str(self.buf, v);
+        Ok(())
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Result {
+        let n = len32("bin", v.len())?;
+        if n <= 0xff {
+            self.buf.extend_from_slice(&[0xc4, n as u8]);
+        } else if n <= 0xffff {
+            self.buf.push(0xc5);
+            self.buf.extend_from_slice(&(n as u16).to_be_bytes());
+        } else {
+            self.buf.push(0xc6);
+            self.buf.extend_from_slice(&n.to_be_bytes());
+        }
+        self.buf.extend_from_slice(v);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_none(self) -> Result {
+        self.buf.push(0xc0);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result {
+        value.serialize(self)
+    }
+
+    #[inline]
+    fn serialize_unit(self) -> Result {
+        self.buf.push(0xc0);
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result {
+        self.buf.push(0x90);
+        Ok(())
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result {
+        write_str(self.buf, variant);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result {
+        self.variant(variant);
+        value.serialize(self)
+    }
+
+    #[inline]
+    fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'a, 'b>> {
+        self.open(len, false)
+    }
+
+    #[inline]
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'a, 'b>> {
+        self.open(Some(len), false)
+    }
+
+    #[inline]
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Compound<'a, 'b>> {
+        self.open(Some(len), false)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Compound<'a, 'b>> {
+        self.variant(variant);
+        self.open(Some(len), false)
+    }
+
+    #[inline]
+    fn serialize_map(self, len: Option<usize>) -> Result<Compound<'a, 'b>> {
+        self.open(len, true)
+    }
+
+    #[inline]
+    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Compound<'a, 'b>> {
+        self.open(Some(len), false)
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Compound<'a, 'b>> {
+        self.variant(variant);
+        self.open(Some(len), false)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+}
+
+/// An open array or map. `patch`: where an unknown-length header waits for its count, and
+/// the count so far.
+pub(crate) struct Compound<'a, 'b> {
+    ser: &'a mut Serializer<'b>,
+    patch: Option<(usize, u64)>,
+}
+
+impl Compound<'_, '_> {
+    #[inline]
+    fn item<T: ?Sized + Serialize>(&mut self, value: &T) -> Result {
+        if let Some((_, count)) = &mut self.patch {
+            *count += 1;
+        }
+        value.serialize(&mut *self.ser)
+    }
+
+    #[inline]
+    fn end(self) -> Result {
+        if let Some((at, count)) = self.patch {
+            let n = u32::try_from(count).map_err(|_| EncodeError::TooLong {
+                what: "sequence",
+                len: usize::try_from(count).unwrap_or(usize::MAX),
+            })?;
+            if let Some(slot) = self.ser.buf.get_mut(at + 1..at + 5) {
+                slot.copy_from_slice(&n.to_be_bytes());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+
+    #[inline]
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result {
+        self.item(value)
+    }
+
+    #[inline]
+    fn end(self) -> Result {
+        Compound::end(self)
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+
+    #[inline]
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result {
+        self.item(value)
+    }
+
+    #[inline]
+    fn end(self) -> Result {
+        Compound::end(self)
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+
+    #[inline]
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result {
+        self.item(value)
+    }
+
+    #[inline]
+    fn end(self) -> Result {
+        Compound::end(self)
+    }
+}
+
+impl ser::SerializeTupleVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+
+    #[inline]
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result {
+        self.item(value)
+    }
+
+    #[inline]
+    fn end(self) -> Result {
+        Compound::end(self)
+    }
+}
+
+impl ser::SerializeMap for Compound<'_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+
+    #[inline]
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result {
+        self.item(key)
+    }
+
+    #[inline]
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result {
+        // Counted with its key.
+        value.serialize(&mut *self.ser)
+    }
+
+    #[inline]
+    fn end(self) -> Result {
+        Compound::end(self)
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+
+    #[inline]
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, _key: &'static str, value: &T) -> Result {
+        self.item(value)
+    }
+
+    #[inline]
+    fn end(self) -> Result {
+        Compound::end(self)
+    }
+}
+
+impl ser::SerializeStructVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+
+    #[inline]
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, _key: &'static str, value: &T) -> Result {
+        self.item(value)
+    }
+
+    #[inline]
+    fn end(self) -> Result {
+        Compound::end(self)
+    }
+}
