@@ -7,7 +7,7 @@ use crate::Error;
 /// How a server picks the address it registers, from the address it listens on.
 ///
 /// A server listening on a specific address registers that address in every mode except
-/// [`Advertise::Ip`]. A server listening on a wildcard address (`0.0.0.0`, `::`) registers
+/// [`Advertise::Ip`] and [`Advertise::Addr`]. A server listening on a wildcard address (`0.0.0.0`, `::`) registers
 /// the first non-loopback interface address ([`Advertise::Auto`]) or the first one whose text
 /// starts with a prefix ([`Advertise::IpPrefix`], like rpc_proxy's `ip_prefix=10.`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -16,8 +16,10 @@ pub enum Advertise {
     /// The listen address, or the first non-loopback interface address for a wildcard.
     #[default]
     Auto,
-    /// This IP address, with the listen port (the `advertise` setting).
+    /// This IP address, with the listen port.
     Ip(IpAddr),
+    /// Exactly this address (the `[registry] advertise = ip:port` setting), e.g. behind NAT.
+    Addr(SocketAddr),
     /// For a wildcard listen address, the first interface address starting with this text.
     IpPrefix(String),
 }
@@ -39,6 +41,10 @@ impl Advertise {
                 "a wildcard address cannot be dialled",
             )),
             Advertise::Ip(ip) => Ok(SocketAddr::new(*ip, listen.port())),
+            Advertise::Addr(addr) if addr.ip().is_unspecified() || addr.port() == 0 => Err(
+                Error::config("advertise", &addr.to_string(), "clients cannot dial this address"),
+            ),
+            Advertise::Addr(addr) => Ok(*addr),
             _ if !listen.ip().is_unspecified() => Ok(listen),
             Advertise::IpPrefix(prefix) => {
                 let candidates = interface_addresses();
@@ -197,5 +203,8 @@ mod tests {
         }
         assert!(Advertise::Auto.resolve("0.0.0.0:0".parse().unwrap()).is_err());
         assert!(Advertise::Ip("0.0.0.0".parse().unwrap()).resolve(wild).is_err());
+        let nat: SocketAddr = "203.0.113.9:17000".parse().unwrap();
+        assert_eq!(Advertise::Addr(nat).resolve(listen).unwrap(), nat);
+        assert!(Advertise::Addr("0.0.0.0:7000".parse().unwrap()).resolve(wild).is_err());
     }
 }

@@ -40,9 +40,12 @@
 //!
 //! # Wiring into the svrkit runtime
 //!
-//! Server (`[registry] zk, path, weight`, optional `advertise` / `ip_prefix`):
+//! Server (`[registry] zk, path, weight`, optional `advertise = ip:port` / `ip_prefix`):
 //!
-//! 1. bind and listen; then `let addr = advertise.resolve(listener.local_addr()?)?`;
+//! 1. bind and listen; then `let addr = advertise.resolve(listener.local_addr()?)?` with
+//!    `advertise` = `Advertise::Addr(a)` for a configured address, `Advertise::IpPrefix(p)`
+//!    for an `ip_prefix`, else `Advertise::Auto`; the options are
+//!    `ZkOptions::new(&zk.join(","))?.with_root(&path)?`;
 //! 2. `let reg = Registration::register(&opts, app, addr, &ProviderMeta::new(weight)).await?`
 //!    (plus `.with_shard(..)` in sharding mode): a failure here is a start-up error.
 //!    Register in the process that lives as long as the listener and does not fork
@@ -54,7 +57,8 @@
 //!
 //! Client (`discovery = zk`, `zk`, `path`):
 //!
-//! 1. `let watcher = Watcher::watch(&opts, app).await?`; build the ring or shard table from
+//! 1. `let watcher = Watcher::watch(&opts, app).await?` (or, when the config names the
+//!    folder whole, `Watcher::watch_folder(&ZkOptions::new(&zk.join(","))?, &path).await?`); build the ring or shard table from
 //!    `watcher.current()` (merged with a static INI list if one is configured): each
 //!    [`Provider`] gives the address to dial, `meta.weight` for the ketama ring and
 //!    `meta.shard` (inclusive `[begin, end]`) for the shard table;

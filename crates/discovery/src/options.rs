@@ -120,6 +120,19 @@ impl ZkOptions {
     }
 }
 
+/// Checks an absolute znode path given whole (a client's `path = /svrkit/echo/providers`);
+/// returns it without a trailing `/`.
+pub(crate) fn check_folder(folder: &str) -> Result<&str, Error> {
+    let trimmed = folder.trim_end_matches('/');
+    if !folder.starts_with('/') || trimmed.is_empty() {
+        return Err(Error::config("path", folder, "expected an absolute ZooKeeper folder"));
+    }
+    for part in trimmed[1..].split('/') {
+        check_segment(part).map_err(|reason| Error::config("path", folder, reason))?;
+    }
+    Ok(trimmed)
+}
+
 fn check_segment(part: &str) -> Result<(), &'static str> {
     if part.is_empty() {
         return Err("empty path segment");
@@ -157,6 +170,10 @@ mod tests {
         assert_eq!(o.providers_path("echo").unwrap(), "/prod/svrkit/echo/providers");
         for bad in ["svrkit", "/", "/a//b", "/a/../b", "/zookeeper", "/zookeeper/x"] {
             assert!(ZkOptions::new("h:1").unwrap().with_root(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(check_folder("/svrkit/echo/providers/").unwrap(), "/svrkit/echo/providers");
+        for bad in ["svrkit/echo", "/", "/a//b", "/a/./b"] {
+            assert!(check_folder(bad).is_err(), "{bad:?}");
         }
         for bad in ["", "a/b", "..", "a\nb"] {
             let err = o.providers_path(bad).unwrap_err();

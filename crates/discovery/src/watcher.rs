@@ -121,7 +121,13 @@ impl Watcher {
     /// waited) when no session opens within [`ZkOptions::connect_timeout`], and with
     /// [`Error::Zk`] when the first listing fails.
     pub async fn watch(opts: &ZkOptions, app: &str) -> Result<Watcher, Error> {
-        let path = opts.providers_path(app)?;
+        Watcher::watch_folder(opts, &opts.providers_path(app)?).await
+    }
+
+    /// Starts watching the providers folder `folder` given whole (a client's
+    /// `path = /svrkit/echo/providers` setting); [`ZkOptions::root`] is not used.
+    pub async fn watch_folder(opts: &ZkOptions, folder: &str) -> Result<Watcher, Error> {
+        let path = crate::options::check_folder(folder)?.to_owned();
         let client = session::connect(opts, Some(Instant::now() + opts.connect_timeout())).await?;
         let (providers, armed) =
             list(&client, &path).await.map_err(|e| Error::zk("list", opts.hosts(), &path, e))?;

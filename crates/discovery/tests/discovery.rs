@@ -109,6 +109,9 @@ fn registered_provider_is_seen_with_its_metadata() {
             Some(status.session_id),
             "node is ephemeral, ours"
         );
+        // The same folder named whole (a client's `path = /svrkit/echo/providers`).
+        let by_folder = Watcher::watch_folder(&o, "/svrkit/echo/providers/").await.unwrap();
+        assert_eq!(by_folder.current().providers(), set.providers());
         // Another app is a different folder.
         let other = Watcher::watch(&o, "other").await.unwrap();
         assert!(other.current().is_empty());
