@@ -227,6 +227,15 @@ fn leftover_node_of_an_old_session_is_replaced() {
         );
         let watcher = Watcher::watch(&o, "echo").await.unwrap();
         assert_eq!(watcher.current().providers()[0].meta.weight, 5);
+
+        // Nodes written by other tools: a bad name or bad JSON is skipped, empty data is weight 1.
+        let mut updates = watcher.subscribe();
+        let eph = CreateMode::Ephemeral.with_acls(Acls::anyone_all());
+        old.create("/svrkit/echo/providers/not-an-address", b"{}", &eph).await.unwrap();
+        old.create("/svrkit/echo/providers/127.0.0.1:7009", b"weight=3", &eph).await.unwrap();
+        old.create("/svrkit/echo/providers/127.0.0.1:7010", b"", &eph).await.unwrap();
+        let set = until_addrs(&mut updates, &watcher, &[a, addr("127.0.0.1:7010")]).await;
+        assert_eq!(set.providers()[1].meta.weight, 1);
     });
 }
 
