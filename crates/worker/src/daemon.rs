@@ -477,4 +477,18 @@ mod tests {
         }
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[test]
+    fn with_program_names_the_service_binary() {
+        let dir = temp_dir("program");
+        let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+        let exe = exe_of(&sleeper.id().to_string()).unwrap();
+        let pf = PidFile::new(dir.join("app.pid")).with_program(&exe);
+        std::fs::write(pf.path(), format!("{}\n", sleeper.id())).unwrap();
+        let status = pf.status();
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        assert_eq!(status.unwrap(), PidStatus::Running { pid: sleeper.id() });
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
