@@ -18,6 +18,10 @@
 //! touched with non-blocking calls under the lock, so a dropped future never leaves a
 //! half-written frame behind: the bytes belong to the connection, not to the future.
 //!
+//! The socket and the framing are the transport's (`svrkit_transport::Stream`,
+//! `FrameReader`); its `BatchWriter`/`Flusher` pair is not used because it needs a flusher
+//! task, and a task to hand each batch to is the cross-thread hop this design avoids.
+//!
 //! An I/O error, EOF or a broken stream fails every pending call of the connection at once
 //! with `Lost`; the owner drops the connection and reconnects on the next call.
 
@@ -31,12 +35,12 @@ use std::time::Duration;
 
 use async_io::Timer;
 use serde::Serialize;
-use svrkit_codec::{Decoder, Limits, Message, RawValue, RpcError};
+use svrkit_codec::{Limits, Message, RawValue, RpcError};
 
-use super::stream::{Endpoint, Stream};
+use svrkit_transport::{Addr, FrameReader, Stream};
 
-/// Initial size of a connection's read buffer (grows for big frames).
-const READ_CHUNK: usize = 8 * 1024;
+use super::stream::{self, Endpoint};
+
 /// Reads per poll before the driver yields to other tasks.
 const MAX_READS_PER_POLL: usize = 32;
 
@@ -69,10 +73,7 @@ struct State {
     wbuf: Vec<u8>,
     /// Bytes of `wbuf` already written.
     wpos: usize,
-    rbuf: Vec<u8>,
-    rstart: usize,
-    rend: usize,
-    decoder: Decoder,
+    reader: FrameReader<Stream>,
     /// The call (msgid) or notification (token > u32::MAX) that drives the socket.
     driver: Option<u64>,
     driver_waker: Option<Waker>,
@@ -105,11 +106,16 @@ fn alloc_msgid(next: &mut u32, pending: &HashMap<u32, Slot>) -> u32 {
 impl Connection {
     /// Connects to `endpoint` within `timeout`.
     pub(crate) async fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Connection> {
-        let stream = Stream::connect(endpoint, timeout).await?;
-        Ok(Connection::new(stream))
+        let stream = stream::connect(endpoint, timeout).await?;
+        let peer = match endpoint {
+            Endpoint::Unix(path) => Addr::Unix(path.clone()),
+            Endpoint::Tcp { .. } => stream.peer_addr()?,
+        };
+        Ok(Connection::new(stream, peer))
     }
 
-    fn new(stream: Stream) -> Connection {
+    fn new(stream: Stream, peer: Addr) -> Connection {
+        let reader = FrameReader::new(stream.clone(), peer, Limits::default());
         Connection {
             state: Mutex::new(State {
                 stream,
@@ -119,10 +125,7 @@ impl Connection {
                 pending: HashMap::new(),
                 wbuf: Vec::new(),
                 wpos: 0,
-                rbuf: vec![0; READ_CHUNK],
-                rstart: 0,
-                rend: 0,
-                decoder: Decoder::new(Limits::default()),
+                reader,
                 driver: None,
                 driver_waker: None,
                 #[cfg(test)]
@@ -146,7 +149,7 @@ impl Connection {
             return false;
         }
         if st.pending.is_empty() && st.driver.is_none() {
-            if let Err(e) = st.read_available(None) {
+            if let Err(e) = st.read_available(&mut Context::from_waker(Waker::noop())) {
                 st.fail(e);
                 return false;
             }
@@ -244,29 +247,22 @@ impl State {
         }
     }
 
-    /// Writes as much of the write buffer as the socket takes. With `cx`, registers for
+    /// Writes as much of the write buffer as the socket takes, registering `cx` for
     /// writability when bytes remain.
-    fn flush(&mut self, mut cx: Option<&mut Context<'_>>) -> io::Result<()> {
+    fn flush(&mut self, cx: &mut Context<'_>) -> Result<(), String> {
         while self.wpos < self.wbuf.len() {
-            match self.stream.write(&self.wbuf[self.wpos..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
+            match stream::poll_write(&self.stream, cx, &self.wbuf[self.wpos..]) {
+                Poll::Ready(Ok(0)) => return Err("the socket accepts no more bytes".to_string()),
+                Poll::Ready(Ok(n)) => {
                     self.wpos += n;
                     #[cfg(test)]
                     {
                         self.writes += 1;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match cx.as_deref_mut() {
-                    Some(cx) => match self.stream.poll_writable(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(e)) => return Err(e),
-                        Poll::Pending => return Ok(()),
-                    },
-                    None => return Ok(()),
-                },
-                Err(e) => return Err(e),
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => return Err(e.to_string()),
+                Poll::Pending => return Ok(()),
             }
         }
         self.wbuf.clear();
@@ -278,59 +274,26 @@ impl State {
         self.wpos < self.wbuf.len()
     }
 
-    /// Reads what the socket has and dispatches the responses. With `cx`, registers for
-    /// readability (and wakes itself to yield after many reads).
-    fn read_available(&mut self, mut cx: Option<&mut Context<'_>>) -> io::Result<()> {
+    /// Reads what the socket has and dispatches the responses, registering `cx` for
+    /// readability (or waking it to yield after many reads).
+    fn read_available(&mut self, cx: &mut Context<'_>) -> Result<(), String> {
         for _ in 0..MAX_READS_PER_POLL {
-            if self.rend == self.rbuf.len() {
-                if self.rstart > 0 {
-                    self.rbuf.copy_within(self.rstart..self.rend, 0);
-                    self.rend -= self.rstart;
-                    self.rstart = 0;
-                } else {
-                    let len = self.rbuf.len() * 2;
-                    self.rbuf.resize(len, 0);
-                }
-            }
-            let rend = self.rend;
-            match self.stream.read(&mut self.rbuf[rend..]) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "closed by the server",
-                    ))
-                }
-                Ok(n) => {
-                    self.rend += n;
-                    self.dispatch()?;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match cx.as_deref_mut() {
-                    Some(cx) => match self.stream.poll_readable(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(e)) => return Err(e),
-                        Poll::Pending => return Ok(()),
-                    },
-                    None => return Ok(()),
-                },
-                Err(e) => return Err(e),
+            match self.reader.poll_fill(cx) {
+                Poll::Ready(Ok(0)) => return Err("closed by the server".to_string()),
+                Poll::Ready(Ok(_)) => self.dispatch()?,
+                Poll::Ready(Err(e)) => return Err(e.to_string()),
+                Poll::Pending => return Ok(()),
             }
         }
         // Still more to read: let other tasks run, then continue.
-        if let Some(cx) = cx {
-            cx.waker().wake_by_ref();
-        }
+        cx.waker().wake_by_ref();
         Ok(())
     }
 
-    /// Decodes every complete message in the read buffer.
-    fn dispatch(&mut self) -> io::Result<()> {
-        let State { rbuf, rstart, rend, decoder, pending, .. } = self;
-        loop {
-            let decoded = decoder
-                .decode(&rbuf[*rstart..*rend])
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-            let Some(decoded) = decoded else { break };
+    /// Hands every complete message in the read buffer to its call.
+    fn dispatch(&mut self) -> Result<(), String> {
+        let State { reader, pending, .. } = self;
+        while let Some(decoded) = reader.next_frame().map_err(|e| e.to_string())? {
             match decoded.message {
                 Ok(Message::Response { msgid, error, result }) => {
                     if let Some(slot) = pending.get_mut(&msgid) {
@@ -355,11 +318,6 @@ impl State {
                 }
                 Err(e) => log::warn!("ignoring an invalid message from the server: {e}"),
             }
-            *rstart += decoded.len;
-        }
-        if *rstart == *rend {
-            *rstart = 0;
-            *rend = 0;
         }
         Ok(())
     }
@@ -381,9 +339,10 @@ impl State {
     }
 
     /// Tries to flush without registering; wakes the driver when bytes remain.
-    fn flush_or_poke(&mut self) -> io::Result<()> {
+    fn flush_or_poke(&mut self) -> Result<(), String> {
         if self.unflushed() {
-            self.flush(None)?;
+            // A no-op waker: this call does not wait for writability, the driver does.
+            self.flush(&mut Context::from_waker(Waker::noop()))?;
             if self.unflushed() {
                 if let Some(w) = &self.driver_waker {
                     w.wake_by_ref();
@@ -457,7 +416,7 @@ impl Future for Call {
             }
             let io = if st.driver == Some(token) {
                 st.set_driver_waker(cx.waker());
-                st.flush(Some(cx)).and_then(|()| st.read_available(Some(cx)))
+                st.flush(cx).and_then(|()| st.read_available(cx))
             } else {
                 st.flush_or_poke()
             };
@@ -533,14 +492,13 @@ impl Future for Notify {
         }
         let result = if st.driver == Some(this.token) {
             st.set_driver_waker(cx.waker());
-            st.flush(Some(cx))
+            st.flush(cx)
         } else {
             // The driver flushes what is left.
             st.flush_or_poke()
         };
-        if let Err(e) = result {
-            let reason = e.to_string();
-            st.fail(e);
+        if let Err(reason) = result {
+            st.fail(&reason);
             st.release_driver(this.token);
             this.done = true;
             return Poll::Ready(Err(CallError::Lost(reason)));
@@ -573,10 +531,13 @@ mod tests {
     /// msgid, in reverse order of each batch read, so replies come back out of order.
     fn pair() -> (Arc<Connection>, std::thread::JoinHandle<Vec<u32>>) {
         let (client, mut server) = UnixStream::pair().unwrap();
-        let conn = Arc::new(Connection::new(Stream::Unix(async_io::Async::new(client).unwrap())));
+        let conn = Arc::new(Connection::new(
+            Stream::from_std_unix(client).unwrap(),
+            Addr::Unix("pair".into()),
+        ));
         let handle = std::thread::spawn(move || {
             let mut seen = Vec::new();
-            let mut decoder = Decoder::new(Limits::default());
+            let mut decoder = svrkit_codec::Decoder::new(Limits::default());
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
             loop {

@@ -1,19 +1,17 @@
-//! Where a client connects (`Endpoint`) and the non-blocking socket it drives.
-//!
-//! The client drives its sockets from the calling task (see `conn.rs`), so it needs
-//! non-blocking `read`/`write` plus readiness registration, which `async_io::Async` gives
-//! for TCP and Unix streams alike.
+//! Where a client connects (`Endpoint`, which unlike the transport's `Addr` may name a
+//! host to resolve) and connecting to it with the transport's sockets.
 
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::os::unix::net::UnixStream;
+use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_io::{Async, Timer};
-use futures_lite::FutureExt;
+use async_io::Timer;
+use futures_lite::{AsyncWrite, FutureExt};
+use svrkit_transport::{Addr, Stream, TransportError};
 
 /// The address of one server: a TCP host and port, or a Unix socket path.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,72 +57,49 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// A connected, non-blocking stream.
-#[derive(Debug)]
-pub(crate) enum Stream {
-    Tcp(Async<TcpStream>),
-    Unix(Async<UnixStream>),
+impl From<Addr> for Endpoint {
+    fn from(addr: Addr) -> Endpoint {
+        match addr {
+            Addr::Tcp(sa) => Endpoint::from(sa),
+            Addr::Unix(path) => Endpoint::Unix(path),
+        }
+    }
 }
 
-impl Stream {
-    /// Connects within `timeout`, with TCP_NODELAY on TCP.
-    pub(crate) async fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Stream> {
-        let connect = async {
-            match endpoint {
-                Endpoint::Tcp { host, port } => {
-                    let addrs = async_net::resolve((host.as_str(), *port)).await?;
-                    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-                    for addr in addrs {
-                        match Async::<TcpStream>::connect(addr).await {
-                            Ok(stream) => {
-                                stream.get_ref().set_nodelay(true)?;
-                                return Ok(Stream::Tcp(stream));
-                            }
-                            Err(e) => last = e,
-                        }
-                    }
-                    Err(last)
-                }
-                Endpoint::Unix(path) => Ok(Stream::Unix(Async::<UnixStream>::connect(path).await?)),
+/// Resolves `endpoint` and connects within `timeout` (TCP_NODELAY on), trying each
+/// resolved address in turn.
+pub(crate) async fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Stream> {
+    let connect = async {
+        let addrs: Vec<Addr> = match endpoint {
+            Endpoint::Tcp { host, port } => async_net::resolve((host.as_str(), *port))
+                .await?
+                .into_iter()
+                .map(Addr::Tcp)
+                .collect(),
+            Endpoint::Unix(path) => vec![Addr::Unix(path.clone())],
+        };
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolves to no address");
+        for addr in &addrs {
+            match svrkit_transport::connect(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(TransportError::Connect { source, .. }) => last = source,
+                Err(other) => last = io::Error::other(other.to_string()),
             }
-        };
-        let expire = async {
-            Timer::after(timeout).await;
-            Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("connect timed out after {timeout:?}"),
-            ))
-        };
-        connect.or(expire).await
-    }
-
-    /// One non-blocking read.
-    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => (&*s.get_ref()).read(buf),
-            Stream::Unix(s) => (&*s.get_ref()).read(buf),
         }
-    }
+        Err(last)
+    };
+    let expire = async {
+        Timer::after(timeout).await;
+        Err(io::Error::new(io::ErrorKind::TimedOut, format!("connect timed out after {timeout:?}")))
+    };
+    connect.or(expire).await
+}
 
-    /// One non-blocking write.
-    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => (&*s.get_ref()).write(buf),
-            Stream::Unix(s) => (&*s.get_ref()).write(buf),
-        }
-    }
-
-    pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self {
-            Stream::Tcp(s) => s.poll_readable(cx),
-            Stream::Unix(s) => s.poll_readable(cx),
-        }
-    }
-
-    pub(crate) fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self {
-            Stream::Tcp(s) => s.poll_writable(cx),
-            Stream::Unix(s) => s.poll_writable(cx),
-        }
-    }
+/// One non-blocking write, registering `cx` for writability when it would block.
+pub(crate) fn poll_write(
+    stream: &Stream,
+    cx: &mut Context<'_>,
+    buf: &[u8],
+) -> Poll<io::Result<usize>> {
+    Pin::new(&mut &*stream).poll_write(cx, buf)
 }

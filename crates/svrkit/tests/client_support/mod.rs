@@ -79,7 +79,7 @@ struct Inner {
 /// - `notes []` -> how many notifications this server received;
 /// - `drop []` -> closes the connection without answering; `silent []` -> never answers;
 /// - anything else -> error `[-32601, "no such method: NAME"]`.
-pub struct TestServer {
+pub(crate) struct TestServer {
     inner: Arc<Inner>,
     endpoint: Endpoint,
     accept: Option<JoinHandle<()>>,
@@ -87,12 +87,12 @@ pub struct TestServer {
 
 impl TestServer {
     /// On 127.0.0.1, a free port.
-    pub fn tcp(name: &str) -> TestServer {
+    pub(crate) fn tcp(name: &str) -> TestServer {
         TestServer::tcp_on(name, 0).expect("bind 127.0.0.1:0")
     }
 
     /// On 127.0.0.1:`port` (0 = any), e.g. to restart a killed server on its port.
-    pub fn tcp_on(name: &str, port: u16) -> io::Result<TestServer> {
+    pub(crate) fn tcp_on(name: &str, port: u16) -> io::Result<TestServer> {
         // A restarted server may find its port briefly busy: retry for a bounded time.
         let deadline = Instant::now() + Duration::from_secs(5);
         let listener = loop {
@@ -109,7 +109,7 @@ impl TestServer {
     }
 
     /// On a Unix socket at `path`.
-    pub fn unix(name: &str, path: &Path) -> TestServer {
+    pub(crate) fn unix(name: &str, path: &Path) -> TestServer {
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path).expect("bind unix socket");
         TestServer::start(name, Listener::Unix(listener, path.to_path_buf()), Endpoint::unix(path))
@@ -128,28 +128,28 @@ impl TestServer {
         TestServer { inner, endpoint, accept: Some(accept) }
     }
 
-    pub fn endpoint(&self) -> Endpoint {
+    pub(crate) fn endpoint(&self) -> Endpoint {
         self.endpoint.clone()
     }
 
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         match &self.endpoint {
             Endpoint::Tcp { port, .. } => *port,
             _ => panic!("not a TCP server"),
         }
     }
 
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.inner.name
     }
 
     /// Requests received so far (probes included).
-    pub fn requests(&self) -> usize {
+    pub(crate) fn requests(&self) -> usize {
         self.inner.requests.load(Ordering::SeqCst)
     }
 
     /// Stops accepting and closes every connection, like a crash.
-    pub fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.stop();
     }
 
@@ -330,10 +330,10 @@ fn handle(
 }
 
 /// A temp dir removed on drop.
-pub struct TempDir(pub PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         static N: AtomicUsize = AtomicUsize::new(0);
         let path = std::env::temp_dir().join(format!(
             "svrkit-client-{tag}-{}-{}",
@@ -343,7 +343,7 @@ impl TempDir {
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
     }
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -356,7 +356,7 @@ impl Drop for TempDir {
 
 /// Bytes that travel as msgpack bin (serde's `Vec<u8>` is an array of ints).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Bin(pub Vec<u8>);
+pub(crate) struct Bin(pub(crate) Vec<u8>);
 
 impl serde::Serialize for Bin {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -384,7 +384,7 @@ impl<'de> serde::Deserialize<'de> for Bin {
 }
 
 /// Runs `n` futures made by `make` concurrently on one thread; results in index order.
-pub fn run_concurrently<T, F, Fut>(n: usize, make: F) -> Vec<T>
+pub(crate) fn run_concurrently<T, F, Fut>(n: usize, make: F) -> Vec<T>
 where
     T: 'static,
     F: Fn(usize) -> Fut,
