@@ -87,7 +87,9 @@ pub struct SelfServer {
 
 impl SelfServer {
     /// Starts every worker of `groups` on its own thread, in the calling process.
-    /// `stop` ends them: trip its [`crate::StopSource`], then [`join`](Self::join).
+    /// `stop` ends them: trip its [`crate::StopSource`], then [`join`](Self::join). If a
+    /// thread cannot be spawned, the error is returned and the workers already started
+    /// run on, detached, until `stop` trips.
     pub fn start<F>(
         groups: &[GroupSpec],
         restart: RestartPolicy,
@@ -116,9 +118,9 @@ impl SelfServer {
                 match spawned {
                     Ok(t) => threads.push(t),
                     Err(e) => {
-                        // Do not leave half a server behind.
-                        let server = SelfServer { threads };
-                        drop(server);
+                        // The threads already started are detached; they end when the
+                        // caller trips `stop` (documented on `start`).
+                        drop(threads);
                         return Err(Error::io(format!("spawn thread self-{}-{id}", g.name), e));
                     }
                 }
