@@ -1,6 +1,7 @@
 //! Lowering: checks a parsed JSON document against the IDL's rules and builds the model,
 //! collecting every problem instead of stopping at the first.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
@@ -96,22 +97,34 @@ fn index_path(path: &str, i: usize) -> String {
 }
 
 /// Proto names known so far, with their ids.
+#[derive(Default)]
 struct ProtoTable {
     names: Vec<String>,
+    ids: HashMap<String, ProtoId>,
     /// False when `protos` itself was unusable: then unknown names are not reported again.
     complete: bool,
 }
 
 impl ProtoTable {
     fn find(&self, name: &str) -> Option<ProtoId> {
-        self.names.iter().position(|n| n == name).map(ProtoId)
+        self.ids.get(name).copied()
+    }
+
+    fn add(&mut self, name: &str) {
+        self.ids.insert(name.to_owned(), ProtoId(self.names.len()));
+        self.names.push(name.to_owned());
     }
 
     fn listing(&self) -> String {
         if self.names.is_empty() {
             "no protos are defined".to_owned()
         } else {
-            format!("defined protos: {}", self.names.join(", "))
+            const SHOWN: usize = 12;
+            let mut list = self.names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+            if self.names.len() > SHOWN {
+                list.push_str(&format!(" and {} more", self.names.len() - SHOWN));
+            }
+            format!("defined protos: {list}")
         }
     }
 }
@@ -120,12 +133,15 @@ impl ProtoTable {
 struct Unique {
     what: &'static str,
     rust_form: NameUse,
-    seen: Vec<(String, String, Span)>,
+    /// Exact name -> where it was first given.
+    exact: HashMap<String, Span>,
+    /// Rust form -> (exact name, where).
+    forms: HashMap<String, (String, Span)>,
 }
 
 impl Unique {
     fn new(what: &'static str, rust_form: NameUse) -> Unique {
-        Unique { what, rust_form, seen: Vec::new() }
+        Unique { what, rust_form, exact: HashMap::new(), forms: HashMap::new() }
     }
 }
 
@@ -371,9 +387,11 @@ impl Cx<'_> {
             NameUse::Type => name.upper_camel_case(),
             NameUse::Value => name.snake_case(),
         };
-        let clash =
-            seen.seen.iter().find(|(exact, f, _)| exact == name.as_str() || *f == form).cloned();
-        if let Some((exact, _, first)) = clash {
+        let clash = match seen.exact.get(name.as_str()) {
+            Some(first) => Some((name.as_str().to_owned(), *first)),
+            None => seen.forms.get(&form).cloned(),
+        };
+        if let Some((exact, first)) = clash {
             let line = self.line_of(first);
             let message = if exact == name.as_str() {
                 format!("duplicate {} \"{exact}\" (first defined on line {line})", seen.what)
@@ -393,7 +411,8 @@ impl Cx<'_> {
             );
             return false;
         }
-        seen.seen.push((name.as_str().to_owned(), form, name.span()));
+        seen.exact.insert(name.as_str().to_owned(), name.span());
+        seen.forms.insert(form, (name.as_str().to_owned(), name.span()));
         true
     }
 
@@ -407,7 +426,7 @@ impl Cx<'_> {
 
         let (protos, table) = match top.get("protos") {
             Some(m) => self.protos(&m.value),
-            None => (Some(Vec::new()), ProtoTable { names: Vec::new(), complete: true }),
+            None => (Some(Vec::new()), ProtoTable { complete: true, ..ProtoTable::default() }),
         };
 
         let rpc_client = match top.get("rpc_client") {
@@ -475,7 +494,7 @@ impl Cx<'_> {
     }
 
     fn protos(&mut self, v: &Value) -> (Option<Vec<Proto>>, ProtoTable) {
-        let mut table = ProtoTable { names: Vec::new(), complete: true };
+        let mut table = ProtoTable { complete: true, ..ProtoTable::default() };
         let Kind::Array(items) = &v.kind else {
             self.wrong_type(v, "protos", "an array of protos");
             table.complete = false;
@@ -507,7 +526,7 @@ impl Cx<'_> {
                 continue;
             }
             if self.unique(&mut seen, &name, &name_path) {
-                table.names.push(name.as_str().to_owned());
+                table.add(name.as_str());
                 decls.push((i, name, obj));
             }
         }
@@ -560,48 +579,60 @@ impl Cx<'_> {
             OnStack,
             Done,
         }
-        struct Walk<'e> {
-            edges: &'e [Vec<Edge>],
-            state: Vec<State>,
-            /// (proto, the edge taken out of it)
-            stack: Vec<(usize, Edge)>,
-            cycles: Vec<Vec<(usize, Edge)>>,
-        }
-        fn visit(w: &mut Walk<'_>, p: usize) {
-            w.state[p] = State::OnStack;
-            for &edge in &w.edges[p] {
+        // Iterative depth-first walk (a long chain of protos must not overflow the stack).
+        let mut state = vec![State::New; protos.len()];
+        let mut cycles: Vec<Vec<(usize, Edge)>> = Vec::new();
+        // (proto, index of its next edge to follow)
+        let mut frames: Vec<(usize, usize)> = Vec::new();
+        // The edges taken from frames[i] to frames[i + 1], with their source proto.
+        let mut path: Vec<(usize, Edge)> = Vec::new();
+        for root in 0..protos.len() {
+            if state[root] != State::New {
+                continue;
+            }
+            state[root] = State::OnStack;
+            frames.push((root, 0));
+            while let Some((p, next)) = frames.last_mut() {
+                let p = *p;
+                let Some(&edge) = edges[p].get(*next) else {
+                    state[p] = State::Done;
+                    frames.pop();
+                    path.pop();
+                    continue;
+                };
+                *next += 1;
                 let q = edge.to.0;
-                w.stack.push((p, edge));
-                match w.state[q] {
-                    State::New => visit(w, q),
+                match state[q] {
+                    State::New => {
+                        path.push((p, edge));
+                        state[q] = State::OnStack;
+                        frames.push((q, 0));
+                    }
                     State::OnStack => {
-                        let from = w.stack.iter().rposition(|&(s, _)| s == q).unwrap_or(0);
-                        w.cycles.push(w.stack[from..].to_vec());
+                        let from = path.iter().position(|&(s, _)| s == q).unwrap_or(path.len());
+                        let mut cycle = path[from..].to_vec();
+                        cycle.push((p, edge));
+                        cycles.push(cycle);
                     }
                     State::Done => {}
                 }
-                w.stack.pop();
-            }
-            w.state[p] = State::Done;
-        }
-        let mut w = Walk {
-            edges,
-            state: vec![State::New; protos.len()],
-            stack: Vec::new(),
-            cycles: Vec::new(),
-        };
-        for p in 0..protos.len() {
-            if w.state[p] == State::New {
-                visit(&mut w, p);
             }
         }
-        for cycle in w.cycles {
+        for cycle in cycles {
             let Some(&(last, closing)) = cycle.last() else { continue };
             let target = &protos[closing.to.0].name;
-            let chain: Vec<String> = cycle
-                .iter()
-                .map(|&(p, e)| format!("{}.{}", protos[p].name, protos[p].fields[e.field].name))
-                .collect();
+            let link = |&(p, e): &(usize, Edge)| {
+                format!("{}.{}", protos[p].name, protos[p].fields[e.field].name)
+            };
+            // A very long cycle shows its ends: the message stays one readable line.
+            let chain: Vec<String> = if cycle.len() <= 12 {
+                cycle.iter().map(link).collect()
+            } else {
+                let mut c: Vec<String> = cycle[..5].iter().map(link).collect();
+                c.push(format!("({} more)", cycle.len() - 10));
+                c.extend(cycle[cycle.len() - 5..].iter().map(link));
+                c
+            };
             let path = format!("protos[{}].fields[{}].type", array_index[last], closing.json_index);
             self.err(
                 ErrorKind::Recursion,

@@ -146,12 +146,15 @@ pub(crate) fn did_you_mean<'c>(
         if c == input {
             continue;
         }
+        let limit = (input.chars().count().max(c.chars().count()) / 3).max(1);
+        if input.len().abs_diff(c.len()) > limit {
+            continue;
+        }
         let dist = if c.eq_ignore_ascii_case(input) {
             0
         } else {
             edit_distance(&lower, &c.to_ascii_lowercase())
         };
-        let limit = (input.chars().count().max(c.chars().count()) / 3).max(1);
         if dist <= limit && best.is_none_or(|(d, _)| dist < d) {
             best = Some((dist, c));
         }

@@ -411,3 +411,34 @@ fn mangled_samples_never_panic() {
         }
     }
 }
+
+/// A long chain of protos closing on itself: one diagnostic naming the whole cycle, no stack
+/// overflow (the walk is iterative; test threads have small stacks).
+#[test]
+fn long_recursive_chain_is_one_diagnostic() {
+    let n = 20_000;
+    let protos: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"name": "p{i}", "fields": [{{"name": "next", "type": "p{}"}}]}}"#,
+                (i + 1) % n
+            )
+        })
+        .collect();
+    let src = format!(
+        r#"{{"app": "x", "protos": [{}], "rpc_server": {{"port": 1}}}}"#,
+        protos.join(",\n")
+    );
+    let err = svrkit_idl::parse(&src).unwrap_err();
+    assert_eq!(err.len(), 1);
+    let d = &err.items()[0];
+    assert_eq!(d.kind, ErrorKind::Recursion);
+    assert_eq!(d.path, format!("protos[{}].fields[0].type", n - 1));
+    assert!(
+        d.message.starts_with(r#"proto "p0" contains itself: p0.next -> p1.next -> "#),
+        "{}",
+        d.message
+    );
+    assert!(d.message.ends_with(&format!("p{}.next -> p0", n - 1)));
+    check_invariants(&src);
+}
