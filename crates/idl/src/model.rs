@@ -409,6 +409,11 @@ impl SelfWorkerType {
     pub fn uses_coroutines(self) -> bool {
         matches!(self, SelfWorkerType::ProcessCoroutine)
     }
+
+    /// Whether workers are processes.
+    pub fn uses_processes(self) -> bool {
+        matches!(self, SelfWorkerType::Process | SelfWorkerType::ProcessCoroutine)
+    }
 }
 
 /// A self_server worker group.
