@@ -61,7 +61,7 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
     c.blank();
     let mut uses = type_imports(&service.server.apis, "super::protos");
     uses.push("use std::path::Path;".to_string());
-    uses.push("use svrkit::client::{Client, ClientError};".to_string());
+    uses.push("use svrkit::client::{Client, ClientError, Endpoint};".to_string());
     c.use_groups(uses);
 
     c.doc(&format!(
@@ -81,17 +81,24 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
     c.blank();
     c.doc("A client routed by a client config file (`*_cli.conf`).");
     c.open(format!("pub fn from_conf(path: impl AsRef<Path>) -> Result<{client}, ClientError> {{"));
-    c.line(format!("Client::from_conf(path).map({client}::new)"));
+    c.line(format!("Client::from_file(path).map({client}::new)"));
     c.close("}");
     c.blank();
-    c.doc("A client of one server address (`127.0.0.1:3000`), no routing.");
-    c.open(format!("pub fn connect(addr: &str) -> Result<{client}, ClientError> {{"));
-    c.line(format!("Client::single(addr).map({client}::new)"));
+    c.doc("A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.");
+    c.open(format!("pub fn connect(server: impl Into<Endpoint>) -> {client} {{"));
+    c.line(format!("{client}::new(Client::connect_to(server))"));
     c.close("}");
     c.blank();
     c.doc("The facade client underneath (routing keys, raw calls).");
     c.open("pub fn inner(&self) -> &Client {");
     c.line("&self.inner");
+    c.close("}");
+    c.blank();
+    c.doc(
+        "This client with its calls routed by `key` (hashring; an all-digits key is a shard id).",
+    );
+    c.open(format!("pub fn with_key(self, key: impl AsRef<[u8]>) -> {client} {{"));
+    c.line(format!("{client}::new(self.inner.with_key(key))"));
     c.close("}");
     for api in &service.server.apis {
         let name = ident(&api.method);
@@ -144,14 +151,21 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
     c.line(format!("{client}::from_conf(path).map({blocking}::new)"));
     c.close("}");
     c.blank();
-    c.doc("A client of one server address (`127.0.0.1:3000`), no routing.");
-    c.open(format!("pub fn connect(addr: &str) -> Result<{blocking}, ClientError> {{"));
-    c.line(format!("{client}::connect(addr).map({blocking}::new)"));
+    c.doc("A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.");
+    c.open(format!("pub fn connect(server: impl Into<Endpoint>) -> {blocking} {{"));
+    c.line(format!("{blocking}::new({client}::connect(server))"));
     c.close("}");
     c.blank();
     c.doc("The async client underneath.");
     c.open(format!("pub fn inner(&self) -> &{client} {{"));
     c.line("&self.inner");
+    c.close("}");
+    c.blank();
+    c.doc(
+        "This client with its calls routed by `key` (hashring; an all-digits key is a shard id).",
+    );
+    c.open(format!("pub fn with_key(self, key: impl AsRef<[u8]>) -> {blocking} {{"));
+    c.line(format!("{blocking}::new(self.inner.with_key(key))"));
     c.close("}");
     for api in &service.server.apis {
         let name = ident(&api.method);

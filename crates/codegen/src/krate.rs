@@ -255,9 +255,10 @@ pub(crate) fn generated_mod(service: &Service, header: &str) -> String {
     let mut c = Code::new();
     c.line(header);
     c.line(format!(
-        "//! Everything generated from the `{}` IDL; the names most code needs are re-exported here.",
+        "//! Everything generated from the `{}` IDL. The names your code needs are re-exported",
         service.app
     ));
+    c.line("//! here, so `use crate::generated::*;` is all a handler file imports.");
     c.blank();
     c.line("pub mod client;");
     c.line("pub mod protos;");
@@ -271,55 +272,186 @@ pub(crate) fn generated_mod(service: &Service, header: &str) -> String {
         format!("pub use client::{{{}, {}}};", blocking_name(service), client_name(service)),
         format!("pub use self_server::{};", self_server::trait_name(service)),
         format!("pub use service::{};", trait_name(service)),
-        "pub use svrkit::client::ClientError;".to_string(),
-        "pub use svrkit::{Bytes, RpcError, SelfWorker, Value};".to_string(),
+        "pub use server::BoxError;".to_string(),
         "pub use std::collections::BTreeMap;".to_string(),
+        "pub use svrkit::client::ClientError;".to_string(),
+        "pub use svrkit::config::ServerConfig;".to_string(),
+        "pub use svrkit::worker::WorkerContext;".to_string(),
+        "pub use svrkit::RpcError;".to_string(),
     ];
+    let all_types = || {
+        service
+            .protos
+            .iter()
+            .flat_map(|p| p.fields.iter().map(|f| f.ty.clone()))
+            .chain(service.server.apis.iter().flat_map(svc::api_types))
+    };
+    if all_types().any(|t| crate::protos::uses_value(&t)) {
+        uses.push("pub use svrkit::Value;".to_string());
+    }
+    if all_types().any(|t| crate::protos::uses_bytes(&t)) {
+        uses.push("pub use svrkit::Bytes;".to_string());
+    }
     uses.extend(svc::use_list("protos", &protos).map(|u| format!("pub {u}")));
     c.uses(uses);
     c.finish()
 }
 
 pub(crate) fn server_rs(service: &Service, header: &str) -> String {
+    let tr = self_server::trait_name(service);
     let mut c = Code::new();
     c.line(header);
     c.line(format!(
-        "//! Glue between the facade's server runtime and the `{}` service.",
+        "//! The `{}` server process: arguments, config, the init hook, the rpc server and the\n\
+         //! self_server workers, on the svrkit facade.",
         service.app
     ));
     c.blank();
     c.use_groups(
         [
+            "use std::net::SocketAddr;",
             "use std::process::ExitCode;",
             "use std::sync::Arc;",
-            "use svrkit::config::ServerConfig;",
-            "use svrkit::server::{App, BoxError};",
+            "use svrkit::config::{DispatchType, ServerConfig};",
+            "use svrkit::server::{bind_all, RunningServer, Server};",
+            "use svrkit::transport::Addr;",
+            "use svrkit::worker::{GroupSpec, RestartPolicy, SelfServer, StopSource, StopToken};",
+            "use crate::handlers::Handlers;",
         ]
         .map(String::from)
         .to_vec(),
     );
+    c.doc("Any error, boxed (what the init hook and start-up return).");
+    c.line("pub type BoxError = Box<dyn std::error::Error + Send + Sync>;");
+    c.blank();
     c.doc("The app name, as in the IDL and the `[app] name` of the server config.");
     c.line(format!("pub const APP: &str = {};", lit(&service.app)));
     c.blank();
-    c.doc(
-        "Build the service for one serving process: run the init hook, then bind the\n\
-         handlers to the router and the self_server groups.",
+    c.line(format!(
+        "const USAGE: &str = \"usage: {app} [-c CONF] [-h] [start]\n\n  \
+         -c CONF  server config (default: {app}_svr.conf)\n  \
+         -h       show this help\n  \
+         start    run the server in the foreground until SIGTERM / SIGINT (the default)\";",
+        app = service.app
+    ));
+    c.blank();
+    c.doc("The server binary's `main`.");
+    c.open("pub fn main() -> ExitCode {");
+    c.line("let mut conf = format!(\"{APP}_svr.conf\");");
+    c.line("let mut args = std::env::args().skip(1);");
+    c.open("while let Some(arg) = args.next() {");
+    c.open("match arg.as_str() {");
+    c.open("\"-c\" => match args.next() {");
+    c.line("Some(file) => conf = file,");
+    c.line("None => return usage_error(\"-c needs a config file\"),");
+    c.close("},");
+    c.open("\"-h\" | \"--help\" => {");
+    c.line("println!(\"{USAGE}\");");
+    c.line("return ExitCode::SUCCESS;");
+    c.close("}");
+    c.line("\"start\" => {}");
+    c.open("\"-d\" | \"stop\" | \"restart\" | \"status\" => {");
+    c.line(
+        "return usage_error(&format!(\"`{arg}` needs a newer svrkit runtime\"));",
     );
-    c.open("pub fn app(config: &ServerConfig) -> Result<App, BoxError> {");
-    c.line("let handlers = Arc::new(crate::init::init(config)?);");
-    c.line("Ok(App::new(");
-    c.line("    super::service::router(Arc::clone(&handlers)),");
-    c.line("    super::self_server::groups(handlers),");
-    c.line("))");
+    c.close("}");
+    c.line("other => return usage_error(&format!(\"unknown argument `{other}`\")),");
+    c.close("}");
+    c.close("}");
+    c.open("match run(&conf) {");
+    c.line("Ok(()) => ExitCode::SUCCESS,");
+    c.open("Err(e) => {");
+    c.line("eprintln!(\"{APP}: {e}\");");
+    c.line("ExitCode::FAILURE");
+    c.close("}");
+    c.close("}");
+    c.close("}");
+    c.blank();
+    c.open("fn usage_error(why: &str) -> ExitCode {");
+    c.line("eprintln!(\"{APP}: {why}\\n\\n{USAGE}\");");
+    c.line("ExitCode::from(2)");
+    c.close("}");
+    c.blank();
+    c.doc("Load the config, run the init hook, serve until SIGTERM / SIGINT, stop gracefully.");
+    c.open("pub fn run(conf: &str) -> Result<(), BoxError> {");
+    c.line("svrkit::init_logging();");
+    c.line("let config = ServerConfig::load(conf)?;");
+    c.line("check_groups(&config)?;");
+    c.line("let handlers = Arc::new(crate::init::init(&config)?);");
+    c.line("let stop = StopSource::new()?;");
+    c.line("stop.stop_on_signals()?;");
+    c.line("let router = super::service::router(Arc::clone(&handlers));");
+    c.line("let listeners = bind_all(&config.rpc.listen_addrs())?;");
+    c.line("let running = Server::from_config(router, &config.rpc).start(listeners)?;");
+    c.line("let workers = start_self_workers(&config, handlers, stop.token())?;");
+    c.line("stop.token().wait();");
+    c.line("running.stop()?;");
+    c.open("if let Some(workers) = workers {");
+    c.line("workers.join();");
+    c.close("}");
+    c.line("Ok(())");
+    c.close("}");
+    c.blank();
+    c.doc("Refuse a config naming a self_server group the IDL does not have.");
+    c.open("fn check_groups(config: &ServerConfig) -> Result<(), BoxError> {");
+    c.line("let dispatch = config.self_server.as_ref().map(|s| &s.dispatch);");
+    c.open("if let Some(DispatchType::Custom { groups }) = dispatch {");
+    c.open("for group in groups {");
+    c.open("if !super::self_server::GROUPS.contains(&group.name.as_str()) {");
+    c.line("let known = super::self_server::GROUPS.join(\", \");");
+    c.line("let name = &group.name;");
+    c.line("return Err(format!(\"group `{name}` is not in the IDL: {known}\").into());");
+    c.close("}");
+    c.close("}");
+    c.close("}");
+    c.line("Ok(())");
     c.close("}");
     c.blank();
     c.doc(
-        "The server binary's `main`: parses `-c CONF`, `-d`, `-h` and\n\
-         `start|stop|restart|status`, then runs the server through the facade.",
+        "Start the self_server workers of the config, each on its own thread (every\n\
+         worker_type runs as threads in this version).",
     );
-    c.open("pub fn main() -> ExitCode {");
-    c.line("svrkit::server::main(APP, app)");
+    c.open("fn start_self_workers(");
+    c.line("config: &ServerConfig,");
+    c.line("handlers: Arc<Handlers>,");
+    c.line("stop: StopToken,");
+    c.close(") -> Result<Option<SelfServer>, BoxError> {");
+    c.push_indent();
+    c.open("let groups: Vec<GroupSpec> = match config.self_server.as_ref().map(|s| &s.dispatch) {");
+    c.line("None => return Ok(None),");
+    c.open("Some(DispatchType::Simple { worker_sum }) => {");
+    c.line("vec![GroupSpec::new(\"default\", *worker_sum)]");
     c.close("}");
+    c.open("Some(DispatchType::Custom { groups }) => {");
+    c.line("groups.iter().map(|g| GroupSpec::new(g.name.clone(), g.worker_sum)).collect()");
+    c.close("}");
+    c.line("Some(_) => return Err(\"unsupported self_server dispatch_type\".into()),");
+    c.close("};");
+    c.line("let run = move |ctx: &svrkit::worker::WorkerContext| {");
+    c.line("    svrkit::block_on(super::self_server::run_worker(&*handlers, ctx.clone()));");
+    c.line("};");
+    c.line("Ok(Some(SelfServer::start(&groups, RestartPolicy::default(), stop, run)?))");
+    c.close("}");
+    c.blank();
+    c.doc(
+        "Start the rpc server in this process on a free loopback port, configured by `conf`\n\
+         (worker mode and limits; its address is replaced), with the init hook's state;\n\
+         self workers are not started. For tests: the server stops when the value drops.",
+    );
+    c.open("pub fn start_local(conf: &str) -> Result<(RunningServer, SocketAddr), BoxError> {");
+    c.line("let mut config = ServerConfig::load(conf)?;");
+    c.line("config.rpc.tcp = Some(SocketAddr::from(([127, 0, 0, 1], 0)));");
+    c.line("config.rpc.unix_socket = None;");
+    c.line("let handlers = Arc::new(crate::init::init(&config)?);");
+    c.line("let router = super::service::router(handlers);");
+    c.line("let listeners = bind_all(&config.rpc.listen_addrs())?;");
+    c.line("let running = Server::from_config(router, &config.rpc).start(listeners)?;");
+    c.open("match running.local_addrs().first().cloned() {");
+    c.line("Some(Addr::Tcp(addr)) => Ok((running, addr)),");
+    c.line("_ => Err(\"the server has no TCP address\".into()),");
+    c.close("}");
+    c.close("}");
+    let _ = tr;
     c.finish()
 }
 
@@ -378,7 +510,7 @@ pub(crate) fn self_workers_rs(service: &Service, opts: &Options) -> String {
             if i > 0 {
                 c.blank();
             }
-            c.line(self_server::worker_method(service, method, group));
+            c.line(self_server::worker_method(method, group));
         }
         c.close("}");
     }
@@ -392,15 +524,10 @@ pub(crate) fn init_rs(service: &Service, opts: &Options) -> String {
         service.app, opts.idl_file
     ));
     c.blank();
-    c.use_groups(
-        [
-            "use svrkit::config::ServerConfig;",
-            "use svrkit::server::BoxError;",
-            "use crate::handlers::Handlers;",
-        ]
-        .map(String::from)
-        .to_vec(),
-    );
+    c.uses(vec![
+        "use crate::generated::{BoxError, ServerConfig};".to_string(),
+        "use crate::handlers::Handlers;".to_string(),
+    ]);
     c.doc(
         "Runs once in every serving process before it takes requests: open connections,\n\
          load data, and return the state the handlers and self workers share. An error\n\
@@ -466,14 +593,25 @@ fn sample_args(c: &mut Code, service: &Service, api: &crate::model::Api) -> Stri
         .join(", ")
 }
 
-fn test_imports(c: &mut Code, service: &Service, opts: &Options) {
+/// The imports, the config path and `start()` shared by both test files.
+fn test_prelude(c: &mut Code, service: &Service, opts: &Options) {
     let krate = crate_ident(&opts.package);
-    c.uses(vec![
-        format!("use {krate}::generated::server::app;"),
+    c.use_groups(vec![
+        "use std::net::SocketAddr;".to_string(),
+        format!("use {krate}::generated::server::start_local;"),
         format!("use {krate}::generated::*;"),
-        "use svrkit::server::TestServer;".to_string(),
+        "use svrkit::server::RunningServer;".to_string(),
     ]);
-    let _ = service;
+    c.line(format!(
+        "const CONF: &str = concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/{}_svr.conf\");",
+        service.app
+    ));
+    c.blank();
+    c.doc("The server on a free loopback port; it stops when the first value drops.");
+    c.open("fn start() -> (RunningServer, SocketAddr) {");
+    c.line("start_local(CONF).expect(\"the server starts on a free port\")");
+    c.close("}");
+    c.blank();
 }
 
 /// One call of every API (`.await` when `awaited`), each after its sample bindings.
@@ -499,22 +637,18 @@ pub(crate) fn generated_tests(service: &Service, opts: &Options, header: &str) -
         service.app
     ));
     c.blank();
-    test_imports(&mut c, service, opts);
-    c.open("fn start() -> TestServer {");
-    c.line("TestServer::start(app).expect(\"the server starts on a free port\")");
-    c.close("}");
-    c.blank();
+    test_prelude(&mut c, service, opts);
     c.line("#[test]");
     c.open("fn every_api_answers_the_blocking_client() {");
-    c.line("let server = start();");
-    c.line(format!("let client = {blocking}::connect(&server.addr()).expect(\"client\");"));
+    c.line("let (_server, addr) = start();");
+    c.line(format!("let client = {blocking}::connect(addr);"));
     call_every_api(&mut c, service, "", "");
     c.close("}");
     c.blank();
     c.line("#[test]");
     c.open("fn every_api_answers_the_async_client() {");
-    c.line("let server = start();");
-    c.line(format!("let client = {client}::connect(&server.addr()).expect(\"client\");"));
+    c.line("let (_server, addr) = start();");
+    c.line(format!("let client = {client}::connect(addr);"));
     c.open("svrkit::block_on(async {");
     call_every_api(&mut c, service, "", ".await");
     c.close("});");
@@ -522,8 +656,8 @@ pub(crate) fn generated_tests(service: &Service, opts: &Options, header: &str) -
     c.blank();
     c.line("#[test]");
     c.open("fn every_api_takes_notifications() {");
-    c.line("let server = start();");
-    c.line(format!("let client = {blocking}::connect(&server.addr()).expect(\"client\");"));
+    c.line("let (_server, addr) = start();");
+    c.line(format!("let client = {blocking}::connect(addr);"));
     call_every_api(&mut c, service, "_notify", "");
     c.line("// The connection still serves calls after the notifications.");
     call_every_api(&mut c, service, "", "");
@@ -531,9 +665,9 @@ pub(crate) fn generated_tests(service: &Service, opts: &Options, header: &str) -
     c.blank();
     c.line("#[test]");
     c.open("fn an_unknown_method_is_an_error_not_a_hang() {");
-    c.line("let server = start();");
-    c.line(format!("let client = {client}::connect(&server.addr()).expect(\"client\");"));
-    c.line("let call = client.inner().call::<_, ()>(\"no_such_api\", &());");
+    c.line("let (_server, addr) = start();");
+    c.line(format!("let client = {client}::connect(addr);"));
+    c.line("let call = client.inner().call::<()>(\"no_such_api\", &());");
     c.line("let err = svrkit::block_on(call).expect_err(\"unknown method\");");
     c.line("assert!(err.to_string().contains(\"no such method\"), \"{err}\");");
     c.close("}");
@@ -549,12 +683,12 @@ pub(crate) fn handler_tests(service: &Service, opts: &Options) -> String {
         service.app, opts.idl_file
     ));
     c.blank();
-    test_imports(&mut c, service, opts);
+    test_prelude(&mut c, service, opts);
     let echoing: Vec<_> = service.server.apis.iter().filter(|a| svc::stub_echoes(a)).collect();
     c.line("#[test]");
     c.open("fn handlers_answer_as_written() {");
-    c.line("let server = TestServer::start(app).expect(\"the server starts on a free port\");");
-    c.line(format!("let client = {blocking}::connect(&server.addr()).expect(\"client\");"));
+    c.line("let (_server, addr) = start();");
+    c.line(format!("let client = {blocking}::connect(addr);"));
     if echoing.is_empty() {
         call_every_api(&mut c, service, "", "");
     }

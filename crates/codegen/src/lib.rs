@@ -187,7 +187,7 @@ fn render(service: &Service, opts: &Options) -> Output {
         file: "src/self_workers.rs".to_string(),
         within: within.clone(),
         name: names::ident(&method),
-        code: self_server::worker_method(service, &method, &group),
+        code: self_server::worker_method(&method, &group),
     }));
     Output { files, stubs }
 }

@@ -4,7 +4,7 @@
 
 use crate::emit::Code;
 use crate::model::{Proto, Service, Ty};
-use crate::names::{camel, ident, lit};
+use crate::names::{camel, ident};
 
 /// The Rust type for an IDL type, as written inside the generated crate's modules (protos
 /// by their bare name: every module imports the ones it uses).
@@ -14,7 +14,7 @@ pub(crate) fn rust_ty(ty: &Ty) -> String {
         Ty::Bool => "bool".to_string(),
         Ty::Int => "i64".to_string(),
         Ty::Float => "f64".to_string(),
-        Ty::Bin => "svrkit::Bytes".to_string(),
+        Ty::Bin => "Bytes".to_string(),
         Ty::List(t) => format!("Vec<{}>", rust_ty(t)),
         Ty::Dict(k, v) => format!("BTreeMap<{}, {}>", rust_ty(k), rust_ty(v)),
         Ty::Proto(name) => camel(name),
@@ -42,6 +42,16 @@ pub(crate) fn uses_map(ty: &Ty) -> bool {
     match ty {
         Ty::Dict(..) => true,
         Ty::List(t) => uses_map(t),
+        _ => false,
+    }
+}
+
+/// Whether a type mentions `Bytes`.
+pub(crate) fn uses_bytes(ty: &Ty) -> bool {
+    match ty {
+        Ty::Bin => true,
+        Ty::List(t) => uses_bytes(t),
+        Ty::Dict(k, v) => uses_bytes(k) || uses_bytes(v),
         _ => false,
     }
 }
@@ -80,22 +90,25 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
         service.app
     ));
     c.line("//!");
-    c.line("//! Decoding is tolerant: missing trailing fields take their default and extra");
-    c.line("//! trailing fields are skipped, so a proto can grow by appending fields.");
+    c.line(
+        "//! Decoding is tolerant (svrkit's decoder with `#[serde(default)]`): missing trailing",
+    );
+    c.line("//! fields take their default and extra trailing fields are skipped, so a proto can");
+    c.line("//! grow by appending fields.");
     c.blank();
-    let any_map = service.protos.iter().any(|p| p.fields.iter().any(|f| uses_map(&f.ty)));
-    let any_value = service.protos.iter().any(|p| p.fields.iter().any(|f| uses_value(&f.ty)));
+    let fields = || service.protos.iter().flat_map(|p| p.fields.iter());
     let mut uses = Vec::new();
-    if any_map {
+    if fields().any(|f| uses_map(&f.ty)) {
         uses.push("use std::collections::BTreeMap;".to_string());
     }
-    if any_value {
+    if fields().any(|f| uses_value(&f.ty)) {
         uses.push("use svrkit::Value;".to_string());
     }
+    if fields().any(|f| uses_bytes(&f.ty)) {
+        uses.push("use svrkit::Bytes;".to_string());
+    }
     if !service.protos.is_empty() {
-        uses.push("use std::fmt;".to_string());
-        uses.push("use svrkit::serde::de::{IgnoredAny, SeqAccess, Visitor};".to_string());
-        uses.push("use svrkit::serde::{Deserialize, Deserializer};".to_string());
+        uses.push("use svrkit::serde::{Deserialize, Serialize};".to_string());
     }
     c.use_groups(uses);
     for proto in &service.protos {
@@ -110,47 +123,16 @@ fn render_proto(c: &mut Code, service: &Service, proto: &Proto) {
     let field_list = proto.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ");
     c.doc(&format!("The `{}` proto; on the wire the array `[{field_list}]`.", proto.name));
     let eq = if is_eq(service, &Ty::Proto(proto.name.clone()), 0) { ", Eq" } else { "" };
-    c.line(format!("#[derive(Clone, Debug, Default, PartialEq{eq}, svrkit::serde::Serialize)]"));
-    c.line("#[serde(crate = \"svrkit::serde\")]");
+    c.line(format!("#[derive(Clone, Debug, Default, PartialEq{eq}, Serialize, Deserialize)]"));
+    c.line("#[serde(crate = \"svrkit::serde\", default)]");
     if proto.fields.is_empty() {
         c.line(format!("pub struct {ty} {{}}"));
-    } else {
-        c.open(format!("pub struct {ty} {{"));
-        for f in &proto.fields {
-            c.doc(&format!("`{}`: {}.", f.name, idl_ty(&f.ty)));
-            c.line(format!("pub {}: {},", ident(&f.name), rust_ty(&f.ty)));
-        }
-        c.close("}");
+        return;
     }
-    c.blank();
-    c.open(format!("impl<'de> Deserialize<'de> for {ty} {{"));
-    c.open("fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {");
-    c.line(format!("struct {ty}Visitor;"));
-    c.blank();
-    c.open(format!("impl<'de> Visitor<'de> for {ty}Visitor {{"));
-    c.line(format!("type Value = {ty};"));
-    c.blank();
-    c.open("fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {");
-    c.line(format!("f.write_str({})", lit(&format!("a {} array [{field_list}]", proto.name))));
-    c.close("}");
-    c.blank();
-    c.open(format!(
-        "fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<{ty}, A::Error> {{"
-    ));
+    c.open(format!("pub struct {ty} {{"));
     for f in &proto.fields {
-        c.line(format!("let {} = seq.next_element()?.unwrap_or_default();", ident(&f.name)));
+        c.doc(&format!("`{}`: {}.", f.name, idl_ty(&f.ty)));
+        c.line(format!("pub {}: {},", ident(&f.name), rust_ty(&f.ty)));
     }
-    c.line("while seq.next_element::<IgnoredAny>()?.is_some() {}");
-    let names: Vec<String> = proto.fields.iter().map(|f| ident(&f.name)).collect();
-    if names.is_empty() {
-        c.line(format!("Ok({ty} {{}})"));
-    } else {
-        c.list(&format!("Ok({ty} {{ "), &names, " })");
-    }
-    c.close("}");
-    c.close("}");
-    c.blank();
-    c.line(format!("deserializer.deserialize_seq({ty}Visitor)"));
-    c.close("}");
     c.close("}");
 }

@@ -33,6 +33,8 @@ fn group_doc(service: &Service, group: &str, workers: u32, coroutines: Option<u3
 pub(crate) fn render(service: &Service, header: &str) -> String {
     let tr = trait_name(service);
     let gs = groups(service);
+    let simple =
+        matches!(service.self_server.as_ref().map(|s| &s.dispatch), Some(Dispatch::Simple { .. }));
     let mut c = Code::new();
     c.line(header);
     if gs.is_empty() {
@@ -47,17 +49,15 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
         ));
     }
     c.blank();
-    let mut uses =
-        vec!["use std::sync::Arc;".to_string(), "use svrkit::server::SelfGroups;".to_string()];
+    let mut uses = vec!["use svrkit::worker::WorkerContext;".to_string()];
     if !gs.is_empty() {
         uses.push("use std::future::Future;".to_string());
-        uses.push("use svrkit::SelfWorker;".to_string());
     }
     c.use_groups(uses);
     c.doc(
         "Background workers that take no RPC requests. Implement it in `src/self_workers.rs`.\n\n\
-         Each method is one worker's whole life: it should return only once\n\
-         `worker.stop_token()` fires; a worker that returns early or panics is restarted.",
+         Each method is one worker's whole life: it should return only once `ctx.stop()`\n\
+         fires; a worker that returns early or panics is restarted.",
     );
     if gs.is_empty() {
         c.line(format!("pub trait {tr}: Send + Sync + 'static {{}}"));
@@ -68,43 +68,50 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
                 c.blank();
             }
             c.doc(&group_doc(service, group, *w, *co));
-            c.line(format!(
-                "fn {}(&self, worker: SelfWorker) -> impl Future<Output = ()> + Send;",
-                ident(method)
-            ));
+            c.list(
+                &format!("fn {}(", ident(method)),
+                &["&self".to_string(), "ctx: WorkerContext".to_string()],
+                ") -> impl Future<Output = ()> + Send;",
+            );
         }
         c.close("}");
     }
     c.blank();
-    c.doc("The groups of the self_server, each bound to its method of `workers`.");
-    let used = if gs.is_empty() { "_workers" } else { "workers" };
-    c.open(format!("pub fn groups<S: {tr}>({used}: Arc<S>) -> SelfGroups {{"));
-    if gs.is_empty() {
-        c.line("SelfGroups::new()");
+    if simple {
+        c.doc("Group names the server config may use (`simple` dispatch: any name runs `work`).");
     } else {
-        c.line("let mut groups = SelfGroups::new();");
+        c.doc("The group names of the IDL (`[self_groupN] group_name` in the server config).");
+    }
+    let names: Vec<String> = gs.iter().map(|(_, g, _, _)| lit(g)).collect();
+    c.line(format!("pub const GROUPS: &[&str] = &[{}];", names.join(", ")));
+    c.blank();
+    c.doc("Run one worker of `ctx.group()` until it returns.");
+    let (w, cx) = if gs.is_empty() { ("_workers", "ctx") } else { ("workers", "ctx") };
+    c.open(format!("pub async fn run_worker<S: {tr}>({w}: &S, {cx}: WorkerContext) {{"));
+    if gs.is_empty() {
+        c.line("// No groups: a worker of an unknown group stops at once.");
+        c.line("ctx.stop().stopped().await;");
+    } else if simple {
+        c.line("workers.work(ctx).await;");
+    } else {
+        c.open("match ctx.group() {");
         for (method, group, _, _) in &gs {
-            c.open("{");
-            c.line("let workers = Arc::clone(&workers);");
-            c.open(format!("groups.add({}, move |worker| {{", lit(group)));
-            c.line("let workers = Arc::clone(&workers);");
-            c.line(format!("async move {{ workers.{}(worker).await }}", ident(method)));
-            c.close("});");
-            c.close("}");
+            c.line(format!("{} => workers.{}(ctx.clone()).await,", lit(group), ident(method)));
         }
-        c.line("groups");
+        c.line("// Unknown groups are refused at start-up; stay idle until stopped.");
+        c.line("_ => ctx.stop().stopped().await,");
+        c.close("}");
     }
     c.close("}");
     c.finish()
 }
 
 /// The user's method for one group, as a stub.
-pub(crate) fn worker_method(service: &Service, method: &str, group: &str) -> String {
-    let _ = service;
+pub(crate) fn worker_method(method: &str, group: &str) -> String {
     format!(
-        "async fn {}(&self, worker: SelfWorker) {{\n    \
-         // The work of group `{group}` goes here (loop until the stop token fires).\n    \
-         worker.stop_token().stopped().await;\n}}",
+        "async fn {}(&self, ctx: WorkerContext) {{\n    \
+         // The work of group `{group}` goes here; return once `ctx.stop()` fires.\n    \
+         ctx.stop().stopped().await;\n}}",
         ident(method)
     )
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use crate::emit::Code;
 use crate::model::{Api, Params, Service, Ty};
 use crate::names::{camel, ident, lit};
-use crate::protos::{idl_ty, rust_ty, uses_map, uses_value};
+use crate::protos::{idl_ty, rust_ty, uses_bytes, uses_map, uses_value};
 
 /// The trait every service implements: `EchoService` for app `echo`.
 pub(crate) fn trait_name(service: &Service) -> String {
@@ -100,6 +100,9 @@ pub(crate) fn type_imports(apis: &[Api], protos_path: &str) -> Vec<String> {
     if tys.iter().any(uses_value) {
         out.push("use svrkit::Value;".to_string());
     }
+    if tys.iter().any(uses_bytes) {
+        out.push("use svrkit::Bytes;".to_string());
+    }
     out
 }
 
@@ -188,11 +191,11 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
         let pat = params_tuple_pat(api);
         let call_args = params(api).iter().map(|(n, _)| ident(n)).collect::<Vec<_>>().join(", ");
         let closure_param = if params(api).is_empty() {
-            "_: ()".to_string()
+            "(): ()".to_string()
         } else {
             format!("{pat}: {}", params_tuple_ty(api))
         };
-        c.open(format!("router.add({}, move |{closure_param}| {{", lit(&api.name)));
+        c.open(format!("router = router.route({}, move |{closure_param}| {{", lit(&api.name)));
         c.line("let service = Arc::clone(&service);");
         c.line(format!("async move {{ service.{}({call_args}).await }}", ident(&api.method)));
         c.close("});");
@@ -212,9 +215,6 @@ pub(crate) fn stub_body(api: &Api) -> String {
             if let [(name, ty)] = ps.as_slice() {
                 if ty == ret {
                     return format!("Ok({})", ident(name));
-                }
-                if *ret == Ty::Dynamic {
-                    return format!("Ok(Value::from_serialize(&{}))", ident(name));
                 }
             }
             if *ret == Ty::Dynamic {

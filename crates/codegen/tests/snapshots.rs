@@ -66,7 +66,7 @@ fn a_new_api_adds_a_trait_method_and_a_stub() {
     assert!(service.contents.contains(
         "fn echo_five(&self, n: i64) -> impl Future<Output = Result<i64, RpcError>> + Send;"
     ));
-    assert!(service.contents.contains("router.add(\"echoFive\""));
+    assert!(service.contents.contains("router = router.route(\"echoFive\""));
     let stub = out.stubs.iter().find(|s| s.name == "echo_five").unwrap();
     assert_eq!(stub.file, "src/handlers.rs");
     assert_eq!(stub.within, "impl ShapesService for Handlers");

@@ -1,8 +1,6 @@
 //! Your `shapes` start-up hook (created by cargo-svrkit from shapes.json; `gen` never overwrites it).
 
-use svrkit::config::ServerConfig;
-use svrkit::server::BoxError;
-
+use crate::generated::{BoxError, ServerConfig};
 use crate::handlers::Handlers;
 
 /// Runs once in every serving process before it takes requests: open connections,

@@ -5,8 +5,8 @@ use crate::generated::*;
 use crate::handlers::Handlers;
 
 impl ShapesSelfServer for Handlers {
-    async fn work(&self, worker: SelfWorker) {
-        // The work of group `default` goes here (loop until the stop token fires).
-        worker.stop_token().stopped().await;
+    async fn work(&self, ctx: WorkerContext) {
+        // The work of group `default` goes here; return once `ctx.stop()` fires.
+        ctx.stop().stopped().await;
     }
 }

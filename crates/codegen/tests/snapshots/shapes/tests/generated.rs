@@ -2,18 +2,23 @@
 //! Starts the `shapes` server in this process on a free loopback port and calls every API
 //! through the typed clients.
 
-use shapes::generated::server::app;
-use shapes::generated::*;
-use svrkit::server::TestServer;
+use std::net::SocketAddr;
 
-fn start() -> TestServer {
-    TestServer::start(app).expect("the server starts on a free port")
+use shapes::generated::server::start_local;
+use shapes::generated::*;
+use svrkit::server::RunningServer;
+
+const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/shapes_svr.conf");
+
+/// The server on a free loopback port; it stops when the first value drops.
+fn start() -> (RunningServer, SocketAddr) {
+    start_local(CONF).expect("the server starts on a free port")
 }
 
 #[test]
 fn every_api_answers_the_blocking_client() {
-    let server = start();
-    let client = ShapesBlockingClient::connect(&server.addr()).expect("client");
+    let (_server, addr) = start();
+    let client = ShapesBlockingClient::connect(addr);
     let req = ItemRecord {
         r#type: "hello".to_string(),
         blob: Bytes::from(vec![1, 2, 3]),
@@ -32,8 +37,8 @@ fn every_api_answers_the_blocking_client() {
 
 #[test]
 fn every_api_answers_the_async_client() {
-    let server = start();
-    let client = ShapesClient::connect(&server.addr()).expect("client");
+    let (_server, addr) = start();
+    let client = ShapesClient::connect(addr);
     svrkit::block_on(async {
         let req = ItemRecord {
             r#type: "hello".to_string(),
@@ -54,8 +59,8 @@ fn every_api_answers_the_async_client() {
 
 #[test]
 fn every_api_takes_notifications() {
-    let server = start();
-    let client = ShapesBlockingClient::connect(&server.addr()).expect("client");
+    let (_server, addr) = start();
+    let client = ShapesBlockingClient::connect(addr);
     let req = ItemRecord {
         r#type: "hello".to_string(),
         blob: Bytes::from(vec![1, 2, 3]),
@@ -89,9 +94,9 @@ fn every_api_takes_notifications() {
 
 #[test]
 fn an_unknown_method_is_an_error_not_a_hang() {
-    let server = start();
-    let client = ShapesClient::connect(&server.addr()).expect("client");
-    let call = client.inner().call::<_, ()>("no_such_api", &());
+    let (_server, addr) = start();
+    let client = ShapesClient::connect(addr);
+    let call = client.inner().call::<()>("no_such_api", &());
     let err = svrkit::block_on(call).expect_err("unknown method");
     assert!(err.to_string().contains("no such method"), "{err}");
 }

@@ -1,14 +1,23 @@
 //! Your tests of what the `shapes` handlers return (created by cargo-svrkit from shapes.json;
 //! `gen` never overwrites it). The stubs echo their input, so these check that.
 
-use shapes::generated::server::app;
+use std::net::SocketAddr;
+
+use shapes::generated::server::start_local;
 use shapes::generated::*;
-use svrkit::server::TestServer;
+use svrkit::server::RunningServer;
+
+const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/shapes_svr.conf");
+
+/// The server on a free loopback port; it stops when the first value drops.
+fn start() -> (RunningServer, SocketAddr) {
+    start_local(CONF).expect("the server starts on a free port")
+}
 
 #[test]
 fn handlers_answer_as_written() {
-    let server = TestServer::start(app).expect("the server starts on a free port");
-    let client = ShapesBlockingClient::connect(&server.addr()).expect("client");
+    let (_server, addr) = start();
+    let client = ShapesBlockingClient::connect(addr);
     let req = ItemRecord {
         r#type: "hello".to_string(),
         blob: Bytes::from(vec![1, 2, 3]),

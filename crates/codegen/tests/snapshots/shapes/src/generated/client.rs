@@ -6,7 +6,8 @@
 
 use std::path::Path;
 
-use svrkit::client::{Client, ClientError};
+use svrkit::client::{Client, ClientError, Endpoint};
+use svrkit::Bytes;
 use svrkit::Value;
 
 use super::protos::{Empty, ItemRecord, Point};
@@ -25,17 +26,22 @@ impl ShapesClient {
 
     /// A client routed by a client config file (`*_cli.conf`).
     pub fn from_conf(path: impl AsRef<Path>) -> Result<ShapesClient, ClientError> {
-        Client::from_conf(path).map(ShapesClient::new)
+        Client::from_file(path).map(ShapesClient::new)
     }
 
-    /// A client of one server address (`127.0.0.1:3000`), no routing.
-    pub fn connect(addr: &str) -> Result<ShapesClient, ClientError> {
-        Client::single(addr).map(ShapesClient::new)
+    /// A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.
+    pub fn connect(server: impl Into<Endpoint>) -> ShapesClient {
+        ShapesClient::new(Client::connect_to(server))
     }
 
     /// The facade client underneath (routing keys, raw calls).
     pub fn inner(&self) -> &Client {
         &self.inner
+    }
+
+    /// This client with its calls routed by `key` (hashring; an all-digits key is a shard id).
+    pub fn with_key(self, key: impl AsRef<[u8]>) -> ShapesClient {
+        ShapesClient::new(self.inner.with_key(key))
     }
 
     /// Call `put`: takes `item_record`, returns empty.
@@ -69,12 +75,12 @@ impl ShapesClient {
     }
 
     /// Call `anything`: takes (`key`: bin), returns any msgpack value.
-    pub async fn anything(&self, key: &svrkit::Bytes) -> Result<Value, ClientError> {
+    pub async fn anything(&self, key: &Bytes) -> Result<Value, ClientError> {
         self.inner.call("anything", &(key,)).await
     }
 
     /// Send `anything` as a one-way notification (no answer, no error from the handler).
-    pub async fn anything_notify(&self, key: &svrkit::Bytes) -> Result<(), ClientError> {
+    pub async fn anything_notify(&self, key: &Bytes) -> Result<(), ClientError> {
         self.inner.notify("anything", &(key,)).await
     }
 
@@ -106,14 +112,19 @@ impl ShapesBlockingClient {
         ShapesClient::from_conf(path).map(ShapesBlockingClient::new)
     }
 
-    /// A client of one server address (`127.0.0.1:3000`), no routing.
-    pub fn connect(addr: &str) -> Result<ShapesBlockingClient, ClientError> {
-        ShapesClient::connect(addr).map(ShapesBlockingClient::new)
+    /// A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.
+    pub fn connect(server: impl Into<Endpoint>) -> ShapesBlockingClient {
+        ShapesBlockingClient::new(ShapesClient::connect(server))
     }
 
     /// The async client underneath.
     pub fn inner(&self) -> &ShapesClient {
         &self.inner
+    }
+
+    /// This client with its calls routed by `key` (hashring; an all-digits key is a shard id).
+    pub fn with_key(self, key: impl AsRef<[u8]>) -> ShapesBlockingClient {
+        ShapesBlockingClient::new(self.inner.with_key(key))
     }
 
     /// Call `put`: takes `item_record`, returns empty.
@@ -147,12 +158,12 @@ impl ShapesBlockingClient {
     }
 
     /// Call `anything`: takes (`key`: bin), returns any msgpack value.
-    pub fn anything(&self, key: &svrkit::Bytes) -> Result<Value, ClientError> {
+    pub fn anything(&self, key: &Bytes) -> Result<Value, ClientError> {
         svrkit::block_on(self.inner.anything(key))
     }
 
     /// Send `anything` as a one-way notification.
-    pub fn anything_notify(&self, key: &svrkit::Bytes) -> Result<(), ClientError> {
+    pub fn anything_notify(&self, key: &Bytes) -> Result<(), ClientError> {
         svrkit::block_on(self.inner.anything_notify(key))
     }
 

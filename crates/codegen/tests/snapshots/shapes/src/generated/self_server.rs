@@ -2,29 +2,22 @@
 //! The `shapes` self_server: one method per worker group, run until the server stops.
 
 use std::future::Future;
-use std::sync::Arc;
 
-use svrkit::server::SelfGroups;
-use svrkit::SelfWorker;
+use svrkit::worker::WorkerContext;
 
 /// Background workers that take no RPC requests. Implement it in `src/self_workers.rs`.
 ///
-/// Each method is one worker's whole life: it should return only once
-/// `worker.stop_token()` fires; a worker that returns early or panics is restarted.
+/// Each method is one worker's whole life: it should return only once `ctx.stop()`
+/// fires; a worker that returns early or panics is restarted.
 pub trait ShapesSelfServer: Send + Sync + 'static {
     /// Group `default`: 3 process worker(s).
-    fn work(&self, worker: SelfWorker) -> impl Future<Output = ()> + Send;
+    fn work(&self, ctx: WorkerContext) -> impl Future<Output = ()> + Send;
 }
 
-/// The groups of the self_server, each bound to its method of `workers`.
-pub fn groups<S: ShapesSelfServer>(workers: Arc<S>) -> SelfGroups {
-    let mut groups = SelfGroups::new();
-    {
-        let workers = Arc::clone(&workers);
-        groups.add("default", move |worker| {
-            let workers = Arc::clone(&workers);
-            async move { workers.work(worker).await }
-        });
-    }
-    groups
+/// Group names the server config may use (`simple` dispatch: any name runs `work`).
+pub const GROUPS: &[&str] = &["default"];
+
+/// Run one worker of `ctx.group()` until it returns.
+pub async fn run_worker<S: ShapesSelfServer>(workers: &S, ctx: WorkerContext) {
+    workers.work(ctx).await;
 }

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use svrkit::server::Router;
+use svrkit::Bytes;
 use svrkit::RpcError;
 use svrkit::Value;
 
@@ -26,7 +27,7 @@ pub trait ShapesService: Send + Sync + 'static {
     fn count(&self, prefix: String) -> impl Future<Output = Result<i64, RpcError>> + Send;
 
     /// `anything`: takes (`key`: bin), returns any msgpack value.
-    fn anything(&self, key: svrkit::Bytes) -> impl Future<Output = Result<Value, RpcError>> + Send;
+    fn anything(&self, key: Bytes) -> impl Future<Output = Result<Value, RpcError>> + Send;
 
     /// `reset`: takes nothing, answers nil.
     fn reset(&self) -> impl Future<Output = Result<(), RpcError>> + Send;
@@ -40,35 +41,35 @@ pub fn router<S: ShapesService>(service: Arc<S>) -> Router {
     let mut router = Router::new();
     {
         let service = Arc::clone(&service);
-        router.add("put", move |(req,): (ItemRecord,)| {
+        router = router.route("put", move |(req,): (ItemRecord,)| {
             let service = Arc::clone(&service);
             async move { service.put(req).await }
         });
     }
     {
         let service = Arc::clone(&service);
-        router.add("move", move |(p, dx): (Point, f64)| {
+        router = router.route("move", move |(p, dx): (Point, f64)| {
             let service = Arc::clone(&service);
             async move { service.r#move(p, dx).await }
         });
     }
     {
         let service = Arc::clone(&service);
-        router.add("count", move |(prefix,): (String,)| {
+        router = router.route("count", move |(prefix,): (String,)| {
             let service = Arc::clone(&service);
             async move { service.count(prefix).await }
         });
     }
     {
         let service = Arc::clone(&service);
-        router.add("anything", move |(key,): (svrkit::Bytes,)| {
+        router = router.route("anything", move |(key,): (Bytes,)| {
             let service = Arc::clone(&service);
             async move { service.anything(key).await }
         });
     }
     {
         let service = Arc::clone(&service);
-        router.add("reset", move |_: ()| {
+        router = router.route("reset", move |(): ()| {
             let service = Arc::clone(&service);
             async move { service.reset().await }
         });
