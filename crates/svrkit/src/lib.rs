@@ -48,6 +48,8 @@
 
 pub mod client;
 pub mod config;
+pub mod discovery;
+pub mod proxy;
 pub mod server;
 
 pub use server::init_logging;
