@@ -46,12 +46,14 @@
 //! running.stop().unwrap();
 //! ```
 
+pub mod app;
 pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod proxy;
 pub mod server;
 
+pub use app::{App, BoxError};
 pub use server::init_logging;
 pub use svrkit_codec as codec;
 pub use svrkit_codec::{codes, RpcError};
