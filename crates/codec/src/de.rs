@@ -138,6 +138,50 @@ impl<'de> Deserializer<'de> {
         })
     }
 
+    /// Fast path for the common small array: its count, header consumed.
+    #[inline]
+    fn fixarray(&mut self) -> Option<u32> {
+        let m = *self.input.get(self.pos)?;
+        if m & 0xf0 != 0x90 {
+            return None;
+        }
+        self.last = self.pos;
+        self.pos += 1;
+        Some(u32::from(m & 0x0f))
+    }
+
+    /// Integers, with a fast path for the one-byte encodings.
+    #[inline]
+    fn int<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value> {
+        let m = self.peek()?;
+        if m <= 0x7f {
+            self.last = self.pos;
+            self.pos += 1;
+            return visitor.visit_u64(u64::from(m));
+        }
+        if m >= 0xe0 {
+            self.last = self.pos;
+            self.pos += 1;
+            return visitor.visit_i64(i64::from(m as i8));
+        }
+        if (0xcc..=0xd3).contains(&m) {
+            self.last = self.pos;
+            self.pos += 1;
+            return match m {
+                0xcc => visitor.visit_u64(self.be::<1>()?),
+                0xcd => visitor.visit_u64(self.be::<2>()?),
+                0xce => visitor.visit_u64(self.be::<4>()?),
+                0xcf => visitor.visit_u64(self.be::<8>()?),
+                0xd0 => visitor.visit_i64(i64::from(self.be::<1>()? as u8 as i8)),
+                0xd1 => visitor.visit_i64(i64::from(self.be::<2>()? as u16 as i16)),
+                0xd2 => visitor.visit_i64(i64::from(self.be::<4>()? as u32 as i32)),
+                _ => visitor.visit_i64(self.be::<8>()? as i64),
+            };
+        }
+        let h = self.head()?;
+        self.visit_head(h, visitor, false)
+    }
+
     /// Skips one whole value (headers only).
     fn skip_value(&mut self) -> Result<()> {
         self.last = self.pos;
@@ -270,6 +314,17 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        // Fast path: fixstr.
+        let m = self.peek()?;
+        if m & 0xe0 == 0xa0 {
+            self.last = self.pos;
+            self.pos += 1;
+            let s = self.take(usize::from(m & 0x1f))?;
+            return match std::str::from_utf8(s) {
+                Ok(s) => visitor.visit_borrowed_str(s),
+                Err(_) => visitor.visit_borrowed_bytes(s),
+            };
+        }
         match self.head()? {
             // Strings may come as str or (pynvim, old peers) as bin: UTF-8 either way.
             Head::Str(s) | Head::Bin(s) => match std::str::from_utf8(s) {
@@ -304,6 +359,9 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        if let Some(n) = self.fixarray() {
+            return self.visit_array(n, visitor, false);
+        }
         match self.head()? {
             // A Vec<u8> may arrive as bin.
             Head::Bin(b) => visitor.visit_seq(de::value::SeqDeserializer::new(b.iter().copied())),
@@ -331,6 +389,9 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value> {
+        if let Some(n) = self.fixarray() {
+            return self.visit_array(n, visitor, true);
+        }
         let h = self.head()?;
         self.visit_head(h, visitor, true)
     }
@@ -380,8 +441,24 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         false
     }
 
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.int(visitor)
+    }
+
+    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.int(visitor)
+    }
+
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.int(visitor)
+    }
+
+    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.int(visitor)
+    }
+
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 map
+        bool i8 i16 i128 u8 u16 u128 f32 f64 map
     }
 }
 

@@ -184,9 +184,18 @@ fn parse(frame: &[u8], base: u64) -> Result<Message<'_>, MessageError> {
         return Ok(Message::Response { msgid: msgid.unwrap_or_default(), error, result });
     }
     let (method_pos, method) = next()?;
-    let method = match method.as_bytes().first() {
+    let method = match method.as_bytes() {
+        // Fast path: fixstr, what nearly every peer sends.
+        [m @ 0xa0..=0xbf, text @ ..] if text.len() == usize::from(m & 0x1f) => {
+            std::str::from_utf8(text).map_err(|_| MessageError::BadMethod {
+                kind,
+                msgid,
+                offset: at(method_pos),
+                found: format!("{} (not valid UTF-8)", method.describe()),
+            })?
+        }
         // str or bin (pynvim sends method names as bin), holding UTF-8.
-        Some(0xa0..=0xbf | 0xd9..=0xdb | 0xc4..=0xc6) => method.as_str().ok_or_else(|| {
+        [0xa0..=0xbf | 0xd9..=0xdb | 0xc4..=0xc6, ..] => method.as_str().ok_or_else(|| {
             let found = format!("{} (not valid UTF-8)", method.describe());
             MessageError::BadMethod { kind, msgid, offset: at(method_pos), found }
         })?,

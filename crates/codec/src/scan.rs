@@ -170,15 +170,27 @@ pub(crate) fn skip(buf: &[u8], mut pos: usize) -> Option<usize> {
 /// container still holds, so when the caller comes back with the same bytes plus more, the
 /// scan continues where it stopped. Payloads (str/bin/ext) are jumped over, even before
 /// they have fully arrived.
-#[derive(Clone, Debug, Default)]
+///
+/// The innermost container's count lives in `left` (the frame itself is a virtual container
+/// of one value); `stack` holds the enclosing containers' counts, so it is touched only when
+/// a container opens or closes and its length is the nesting depth.
+#[derive(Clone, Debug)]
 pub(crate) struct FrameScanner {
     /// Offset (from the frame start) of the next header to read, or the frame end once
     /// `done`.
     pos: usize,
-    /// Values still expected in each open container, innermost last.
+    /// Values still expected in the innermost open container.
+    left: u64,
+    /// Values still expected in each enclosing container, outermost first.
     stack: Vec<u64>,
     /// The frame is complete (its end is `pos`), possibly waiting for payload bytes.
     done: bool,
+}
+
+impl Default for FrameScanner {
+    fn default() -> Self {
+        FrameScanner { pos: 0, left: 1, stack: Vec::new(), done: false }
+    }
 }
 
 impl FrameScanner {
@@ -186,6 +198,7 @@ impl FrameScanner {
     #[inline]
     pub(crate) fn reset(&mut self) {
         self.pos = 0;
+        self.left = 1;
         self.stack.clear();
         self.done = false;
     }
@@ -202,8 +215,9 @@ impl FrameScanner {
         if self.done {
             return Ok((buf.len() >= self.pos).then_some(self.pos));
         }
-        let max_frame = limits.max_frame;
+        let max_frame = limits.max_frame as u64;
         let mut pos = self.pos;
+        let mut left = self.left;
         let result = loop {
             let Some(&marker) = buf.get(pos) else {
                 break Ok(None);
@@ -215,7 +229,7 @@ impl FrameScanner {
             } else {
                 let Some(len) = buf.get(pos + 1..pos + 1 + usize::from(info.len_bytes)) else {
                     // The header itself is incomplete; it can still be too big for the frame.
-                    if head_end > max_frame {
+                    if head_end as u64 > max_frame {
                         break Err(too_large(base, pos, head_end as u64, limits));
                     }
                     break Ok(None);
@@ -232,17 +246,18 @@ impl FrameScanner {
                     }
                     // The value's end; for a blob, possibly beyond the bytes buffered so far.
                     let end = head_end as u64 + n;
-                    if end > max_frame as u64 {
+                    if end > max_frame {
                         break Err(too_large(base, pos, end, limits));
                     }
                     // end <= max_frame <= usize::MAX: the cast is lossless.
                     pos = end as usize;
+                    left -= 1;
                 }
                 Kind::Array | Kind::Map => {
                     let values = if info.kind == Kind::Map { 2 * n } else { n };
                     // Each value takes at least one byte: a count is a size claim too.
                     let least_end = head_end as u64 + values;
-                    if least_end > max_frame as u64 {
+                    if least_end > max_frame {
                         break Err(too_large(base, pos, least_end, limits));
                     }
                     if self.stack.len() >= limits.max_depth {
@@ -253,30 +268,28 @@ impl FrameScanner {
                     }
                     pos = head_end;
                     if values > 0 {
-                        self.stack.push(values);
+                        // The container counts as read in its parent; its own values follow.
+                        self.stack.push(left - 1);
+                        left = values;
                         continue;
                     }
+                    left -= 1;
                 }
             }
-            // A value just ended: close every container it completes.
-            let done = loop {
-                match self.stack.last_mut() {
-                    None => break true,
-                    Some(left) => {
-                        *left -= 1;
-                        if *left > 0 {
-                            break false;
-                        }
-                        self.stack.pop();
-                    }
+            // Close every container the value just read completes.
+            while left == 0 {
+                match self.stack.pop() {
+                    Some(outer) => left = outer,
+                    None => break,
                 }
-            };
-            if done {
+            }
+            if left == 0 {
                 self.done = true;
                 break Ok((buf.len() >= pos).then_some(pos));
             }
         };
         self.pos = pos;
+        self.left = left;
         result
     }
 }

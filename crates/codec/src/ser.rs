@@ -45,6 +45,7 @@ impl<'b> Serializer<'b> {
 
     /// Starts a container: with a known length, its compact header; otherwise a 32-bit
     /// header to patch when the container ends.
+    #[inline]
     fn open<'a>(&'a mut self, len: Option<usize>, map: bool) -> Result<Compound<'a, 'b>> {
         let patch = match len {
             Some(len) if map => {
@@ -73,7 +74,7 @@ impl<'b> Serializer<'b> {
 }
 
 /// Appends an array or map header: fix form, 16-bit or 32-bit.
-#[inline]
+#[inline(always)]
 fn write_len(buf: &mut Vec<u8>, n: u32, fix: u8, m16: u8, m32: u8) {
     if n < 16 {
         buf.push(fix | n as u8);
