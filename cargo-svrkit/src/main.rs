@@ -332,7 +332,6 @@ fn run_server(a: RunArgs) -> Result<ExitCode> {
     if a.daemon {
         cmd.arg("-d");
     }
-    cmd.arg("start");
     let status = cmd.status().context("running cargo")?;
     Ok(exit_code(status))
 }

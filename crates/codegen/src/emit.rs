@@ -53,6 +53,12 @@ impl Code {
         self
     }
 
+    /// Indent what follows one level less (ends a [`Code::push_indent`]).
+    pub(crate) fn pop_indent(&mut self) -> &mut Code {
+        self.indent = self.indent.saturating_sub(1);
+        self
+    }
+
     /// Dedent, then a line that closes a block.
     pub(crate) fn close(&mut self, text: impl AsRef<str>) -> &mut Code {
         self.indent = self.indent.saturating_sub(1);

@@ -272,7 +272,7 @@ pub(crate) fn generated_mod(service: &Service, header: &str) -> String {
         format!("pub use client::{{{}, {}}};", blocking_name(service), client_name(service)),
         format!("pub use self_server::{};", self_server::trait_name(service)),
         format!("pub use service::{};", trait_name(service)),
-        "pub use server::BoxError;".to_string(),
+        "pub use svrkit::app::BoxError;".to_string(),
         "pub use std::collections::BTreeMap;".to_string(),
         "pub use svrkit::client::ClientError;".to_string(),
         "pub use svrkit::config::ServerConfig;".to_string(),
@@ -298,160 +298,64 @@ pub(crate) fn generated_mod(service: &Service, header: &str) -> String {
 }
 
 pub(crate) fn server_rs(service: &Service, header: &str) -> String {
-    let tr = self_server::trait_name(service);
     let mut c = Code::new();
     c.line(header);
     c.line(format!(
-        "//! The `{}` server process: arguments, config, the init hook, the rpc server and the\n\
-         //! self_server workers, on the svrkit facade.",
+        "//! The `{}` program on the facade's `App`: command line, config, init hook, worker\n\
+         //! modes, self_server groups, daemon and pid file, graceful stop.",
         service.app
     ));
     c.blank();
     c.use_groups(
         [
-            "use std::net::SocketAddr;",
             "use std::process::ExitCode;",
-            "use std::sync::Arc;",
-            "use svrkit::config::{DispatchType, ServerConfig};",
-            "use svrkit::server::{bind_all, RunningServer, Server};",
-            "use svrkit::transport::Addr;",
-            "use svrkit::worker::{GroupSpec, RestartPolicy, SelfServer, StopSource, StopToken};",
+            "use svrkit::app::{AppError, LocalServer};",
+            "use svrkit::App;",
             "use crate::handlers::Handlers;",
         ]
         .map(String::from)
         .to_vec(),
     );
-    c.doc("Any error, boxed (what the init hook and start-up return).");
-    c.line("pub type BoxError = Box<dyn std::error::Error + Send + Sync>;");
-    c.blank();
     c.doc("The app name, as in the IDL and the `[app] name` of the server config.");
     c.line(format!("pub const APP: &str = {};", lit(&service.app)));
     c.blank();
+    c.doc("The program: the init hook, the router over its state, and the self workers.");
+    c.open("pub fn app() -> App<Handlers> {");
+    if service.self_server.is_some() {
+        c.line("App::new(APP, crate::init::init, super::service::router)");
+        c.push_indent();
+        c.open(".self_worker(|handlers, ctx| async move {");
+        c.line("super::self_server::run_worker(&*handlers, ctx).await;");
+        c.close("})");
+        c.line(".self_groups(super::self_server::GROUPS)");
+        c.pop_indent();
+    } else {
+        c.line("App::new(APP, crate::init::init, super::service::router)");
+    }
+    c.close("}");
+    c.blank();
+    c.doc(&format!(
+        "The server binary's `main`: `{} [-c CONF] [-d] [-h] [start|stop|restart|status]`.",
+        service.app
+    ));
+    c.open("pub fn main() -> ExitCode {");
+    c.line("app().main()");
+    c.close("}");
+    c.blank();
+    c.doc("The crate's server config, `<app>_svr.conf` beside Cargo.toml.");
     c.line(format!(
-        "const USAGE: &str = \"usage: {app} [-c CONF] [-h] [start]\n\n  \
-         -c CONF  server config (default: {app}_svr.conf)\n  \
-         -h       show this help\n  \
-         start    run the server in the foreground until SIGTERM / SIGINT (the default)\";",
-        app = service.app
+        "pub const CONF: &str = concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/{}_svr.conf\");",
+        service.app
     ));
     c.blank();
-    c.doc("The server binary's `main`.");
-    c.open("pub fn main() -> ExitCode {");
-    c.line("let mut conf = format!(\"{APP}_svr.conf\");");
-    c.line("let mut args = std::env::args().skip(1);");
-    c.open("while let Some(arg) = args.next() {");
-    c.open("match arg.as_str() {");
-    c.open("\"-c\" => match args.next() {");
-    c.line("Some(file) => conf = file,");
-    c.line("None => return usage_error(\"-c needs a config file\"),");
-    c.close("},");
-    c.open("\"-h\" | \"--help\" => {");
-    c.line("println!(\"{USAGE}\");");
-    c.line("return ExitCode::SUCCESS;");
-    c.close("}");
-    c.line("\"start\" => {}");
-    c.open("\"-d\" | \"stop\" | \"restart\" | \"status\" => {");
-    c.line(
-        "return usage_error(&format!(\"`{arg}` needs a newer svrkit runtime\"));",
-    );
-    c.close("}");
-    c.line("other => return usage_error(&format!(\"unknown argument `{other}`\")),");
-    c.close("}");
-    c.close("}");
-    c.open("match run(&conf) {");
-    c.line("Ok(()) => ExitCode::SUCCESS,");
-    c.open("Err(e) => {");
-    c.line("eprintln!(\"{APP}: {e}\");");
-    c.line("ExitCode::FAILURE");
-    c.close("}");
-    c.close("}");
-    c.close("}");
-    c.blank();
-    c.open("fn usage_error(why: &str) -> ExitCode {");
-    c.line("eprintln!(\"{APP}: {why}\\n\\n{USAGE}\");");
-    c.line("ExitCode::from(2)");
-    c.close("}");
-    c.blank();
-    c.doc("Load the config, run the init hook, serve until SIGTERM / SIGINT, stop gracefully.");
-    c.open("pub fn run(conf: &str) -> Result<(), BoxError> {");
-    c.line("svrkit::init_logging();");
-    c.line("let config = ServerConfig::load(conf)?;");
-    c.line("check_groups(&config)?;");
-    c.line("let handlers = Arc::new(crate::init::init(&config)?);");
-    c.line("let stop = StopSource::new()?;");
-    c.line("stop.stop_on_signals()?;");
-    c.line("let router = super::service::router(Arc::clone(&handlers));");
-    c.line("let listeners = bind_all(&config.rpc.listen_addrs())?;");
-    c.line("let running = Server::from_config(router, &config.rpc).start(listeners)?;");
-    c.line("let workers = start_self_workers(&config, handlers, stop.token())?;");
-    c.line("stop.token().wait();");
-    c.line("running.stop()?;");
-    c.open("if let Some(workers) = workers {");
-    c.line("workers.join();");
-    c.close("}");
-    c.line("Ok(())");
-    c.close("}");
-    c.blank();
-    c.doc("Refuse a config naming a self_server group the IDL does not have.");
-    c.open("fn check_groups(config: &ServerConfig) -> Result<(), BoxError> {");
-    c.line("let dispatch = config.self_server.as_ref().map(|s| &s.dispatch);");
-    c.open("if let Some(DispatchType::Custom { groups }) = dispatch {");
-    c.open("for group in groups {");
-    c.open("if !super::self_server::GROUPS.contains(&group.name.as_str()) {");
-    c.line("let known = super::self_server::GROUPS.join(\", \");");
-    c.line("let name = &group.name;");
-    c.line("return Err(format!(\"group `{name}` is not in the IDL: {known}\").into());");
-    c.close("}");
-    c.close("}");
-    c.close("}");
-    c.line("Ok(())");
-    c.close("}");
-    c.blank();
     c.doc(
-        "Start the self_server workers of the config, each on its own thread (every\n\
-         worker_type runs as threads in this version).",
+        "Start the server in this process on a free loopback port, configured by [`CONF`]\n\
+         (worker mode and limits), after the init hook; no self workers. For tests: it stops\n\
+         gracefully when dropped; `local_addr()` is where to connect.",
     );
-    c.open("fn start_self_workers(");
-    c.line("config: &ServerConfig,");
-    c.line("handlers: Arc<Handlers>,");
-    c.line("stop: StopToken,");
-    c.close(") -> Result<Option<SelfServer>, BoxError> {");
-    c.push_indent();
-    c.open("let groups: Vec<GroupSpec> = match config.self_server.as_ref().map(|s| &s.dispatch) {");
-    c.line("None => return Ok(None),");
-    c.open("Some(DispatchType::Simple { worker_sum }) => {");
-    c.line("vec![GroupSpec::new(\"default\", *worker_sum)]");
+    c.open("pub fn start_local() -> Result<LocalServer<Handlers>, AppError> {");
+    c.line("app().start_local_file(CONF)");
     c.close("}");
-    c.open("Some(DispatchType::Custom { groups }) => {");
-    c.line("groups.iter().map(|g| GroupSpec::new(g.name.clone(), g.worker_sum)).collect()");
-    c.close("}");
-    c.line("Some(_) => return Err(\"unsupported self_server dispatch_type\".into()),");
-    c.close("};");
-    c.line("let run = move |ctx: &svrkit::worker::WorkerContext| {");
-    c.line("    svrkit::block_on(super::self_server::run_worker(&*handlers, ctx.clone()));");
-    c.line("};");
-    c.line("Ok(Some(SelfServer::start(&groups, RestartPolicy::default(), stop, run)?))");
-    c.close("}");
-    c.blank();
-    c.doc(
-        "Start the rpc server in this process on a free loopback port, configured by `conf`\n\
-         (worker mode and limits; its address is replaced), with the init hook's state;\n\
-         self workers are not started. For tests: the server stops when the value drops.",
-    );
-    c.open("pub fn start_local(conf: &str) -> Result<(RunningServer, SocketAddr), BoxError> {");
-    c.line("let mut config = ServerConfig::load(conf)?;");
-    c.line("config.rpc.tcp = Some(SocketAddr::from(([127, 0, 0, 1], 0)));");
-    c.line("config.rpc.unix_socket = None;");
-    c.line("let handlers = Arc::new(crate::init::init(&config)?);");
-    c.line("let router = super::service::router(handlers);");
-    c.line("let listeners = bind_all(&config.rpc.listen_addrs())?;");
-    c.line("let running = Server::from_config(router, &config.rpc).start(listeners)?;");
-    c.open("match running.local_addrs().first().cloned() {");
-    c.line("Some(Addr::Tcp(addr)) => Ok((running, addr)),");
-    c.line("_ => Err(\"the server has no TCP address\".into()),");
-    c.close("}");
-    c.close("}");
-    let _ = tr;
     c.finish()
 }
 
@@ -593,23 +497,21 @@ fn sample_args(c: &mut Code, service: &Service, api: &crate::model::Api) -> Stri
         .join(", ")
 }
 
-/// The imports, the config path and `start()` shared by both test files.
-fn test_prelude(c: &mut Code, service: &Service, opts: &Options) {
+/// The imports and `start()` shared by both test files.
+fn test_prelude(c: &mut Code, opts: &Options) {
     let krate = crate_ident(&opts.package);
     c.use_groups(vec![
         "use std::net::SocketAddr;".to_string(),
         format!("use {krate}::generated::server::start_local;"),
         format!("use {krate}::generated::*;"),
-        "use svrkit::server::RunningServer;".to_string(),
+        format!("use {krate}::handlers::Handlers;"),
+        "use svrkit::app::LocalServer;".to_string(),
     ]);
-    c.line(format!(
-        "const CONF: &str = concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/{}_svr.conf\");",
-        service.app
-    ));
-    c.blank();
-    c.doc("The server on a free loopback port; it stops when the first value drops.");
-    c.open("fn start() -> (RunningServer, SocketAddr) {");
-    c.line("start_local(CONF).expect(\"the server starts on a free port\")");
+    c.doc("The server in this process on a free loopback port; it stops when dropped.");
+    c.open("fn start() -> (LocalServer<Handlers>, SocketAddr) {");
+    c.line("let server = start_local().expect(\"the server starts on a free port\");");
+    c.line("let addr = server.local_addr().expect(\"a TCP address\");");
+    c.line("(server, addr)");
     c.close("}");
     c.blank();
 }
@@ -637,7 +539,7 @@ pub(crate) fn generated_tests(service: &Service, opts: &Options, header: &str) -
         service.app
     ));
     c.blank();
-    test_prelude(&mut c, service, opts);
+    test_prelude(&mut c, opts);
     c.line("#[test]");
     c.open("fn every_api_answers_the_blocking_client() {");
     c.line("let (_server, addr) = start();");
@@ -683,7 +585,7 @@ pub(crate) fn handler_tests(service: &Service, opts: &Options) -> String {
         service.app, opts.idl_file
     ));
     c.blank();
-    test_prelude(&mut c, service, opts);
+    test_prelude(&mut c, opts);
     let echoing: Vec<_> = service.server.apis.iter().filter(|a| svc::stub_echoes(a)).collect();
     c.line("#[test]");
     c.open("fn handlers_answer_as_written() {");

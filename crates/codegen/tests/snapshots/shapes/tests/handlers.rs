@@ -5,13 +5,14 @@ use std::net::SocketAddr;
 
 use shapes::generated::server::start_local;
 use shapes::generated::*;
-use svrkit::server::RunningServer;
+use shapes::handlers::Handlers;
+use svrkit::app::LocalServer;
 
-const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/shapes_svr.conf");
-
-/// The server on a free loopback port; it stops when the first value drops.
-fn start() -> (RunningServer, SocketAddr) {
-    start_local(CONF).expect("the server starts on a free port")
+/// The server in this process on a free loopback port; it stops when dropped.
+fn start() -> (LocalServer<Handlers>, SocketAddr) {
+    let server = start_local().expect("the server starts on a free port");
+    let addr = server.local_addr().expect("a TCP address");
+    (server, addr)
 }
 
 #[test]
