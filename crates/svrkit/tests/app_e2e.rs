@@ -1,0 +1,460 @@
+//! End-to-end tests of `svrkit::App` through a real service process (`svrkit-app-echo`):
+//! the four worker modes, self workers and their restarts, graceful stop under load,
+//! worker replacement after SIGKILL, daemon commands, config errors and ZooKeeper
+//! registration.
+
+mod app_support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use app_support::*;
+use svrkit::client::ClientError;
+
+const LONG: Duration = Duration::from_secs(20);
+
+/// One mode: the same calls, the self workers of `self_type` (beating, `crashy`
+/// restarted after its panic), init in the serving process, then SIGTERM → exit 0.
+fn check_mode(mode: &str, self_type: &str) {
+    let dir = TempDir::new(mode);
+    let conf = dir.conf(&(rpc_conf(&dir, mode) + &self_conf(self_type)));
+    let mut server = Server::start(&dir, &conf, &[]);
+    let master = server.pid();
+    let rpc_in_process = mode.starts_with("process");
+
+    let c = client(server.addr, 1, Duration::from_secs(5));
+    assert_eq!(c.call::<String>("echo", &("hi",)).unwrap(), "hi");
+    assert_eq!(c.call::<i64>("add", &(2, 3)).unwrap(), 5);
+    let (pid, init_pid): (u32, u32) = c.call("whoami", &()).unwrap();
+    assert_eq!(pid, init_pid, "{mode}: the init hook ran in the serving process");
+    assert_eq!(pid != master, rpc_in_process, "{mode}: served by pid {pid}, master {master}");
+    let err = c.call::<()>("nope", &()).unwrap_err();
+    assert!(err.to_string().contains("no such method"), "{err}");
+
+    // Several connections at once, each with many calls.
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let addr = server.addr;
+            std::thread::spawn(move || {
+                let c = client(addr, 1, Duration::from_secs(5));
+                for i in 0..100 {
+                    let s = format!("{t}-{i}");
+                    assert_eq!(c.call::<String>("echo", &(&s,)).unwrap(), s);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    if rpc_in_process {
+        let rpc = children(master).into_iter().filter(|(_, r)| r == "rpc").count();
+        assert_eq!(rpc, 2, "{mode}: worker_sum = 2 rpc processes");
+    }
+
+    // Self workers: every one beats, in the master for `thread`, in workers otherwise.
+    let names: Vec<String> = match self_type {
+        "process_coroutine" => vec!["beat-0-0", "beat-0-1", "beat-1-0", "beat-1-1", "crashy-0-0"],
+        _ => vec!["beat-0", "beat-1", "crashy-0"],
+    }
+    .into_iter()
+    .map(String::from)
+    .collect();
+    for name in &names {
+        let (_, pid, _) = wait_for(LONG, &format!("{mode}: heartbeat {name}"), || {
+            heartbeat(&dir, name)
+        });
+        assert_eq!(pid == master, self_type == "thread", "{mode}: {name} runs in pid {pid}");
+    }
+    // `crashy` panicked on its first run and was restarted; it keeps beating.
+    let crashy = names.last().unwrap();
+    let crashed_pid: u32 =
+        std::fs::read_to_string(dir.join(&format!("crashed-{crashy}"))).unwrap().parse().unwrap();
+    let (first, pid, restarts) = heartbeat(&dir, crashy).unwrap();
+    match self_type {
+        "process" => assert_ne!(pid, crashed_pid, "a new process replaced the panicked one"),
+        _ => {
+            assert_eq!(pid, crashed_pid, "restarted in place");
+            assert!(restarts >= 1, "{mode}: restarts = {restarts}");
+        }
+    }
+    wait_for(LONG, "crashy to keep beating", || {
+        heartbeat(&dir, crashy).filter(|(n, _, _)| *n >= first + 3)
+    });
+
+    server.signal("TERM");
+    let st = server.wait_exit(LONG);
+    assert_eq!(st.code(), Some(0), "{mode}: exit status {st}\n{}", server.log_text());
+    assert!(!dir.join("app_echo.pid").exists(), "the pid file is removed at exit");
+    if rpc_in_process || self_type != "thread" {
+        wait_for(LONG, "no worker left", || children(master).is_empty().then_some(()));
+    }
+}
+
+#[test]
+fn thread_mode_with_thread_self_workers() {
+    check_mode("thread", "thread");
+}
+
+#[test]
+fn coroutine_mode_with_process_self_workers() {
+    check_mode("coroutine", "process");
+}
+
+#[test]
+fn process_mode_with_process_coroutine_self_workers() {
+    check_mode("process", "process_coroutine");
+}
+
+#[test]
+fn process_coroutine_mode_with_thread_self_workers() {
+    check_mode("process_coroutine", "thread");
+}
+
+/// Echo load from `n` connections until `stop`; returns (ok count, errors).
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    threads: Vec<std::thread::JoinHandle<Vec<ClientError>>>,
+}
+
+impl Load {
+    fn start(addr: std::net::SocketAddr, n: usize, retries: u32) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let threads = (0..n)
+            .map(|t| {
+                let (stop, ok) = (Arc::clone(&stop), Arc::clone(&ok));
+                std::thread::spawn(move || {
+                    let c = client(addr, retries, Duration::from_secs(3));
+                    let mut errors = Vec::new();
+                    for i in 0u64.. {
+                        if stop.load(Ordering::SeqCst) || errors.len() > 20 || i > 1_000_000 {
+                            break;
+                        }
+                        let s = format!("{t}:{i}");
+                        match c.call::<String>("echo", &(&s,)) {
+                            Ok(r) => {
+                                assert_eq!(r, s);
+                                ok.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(e) => errors.push(e),
+                        }
+                    }
+                    errors
+                })
+            })
+            .collect();
+        Load { stop, ok, threads }
+    }
+
+    fn ok(&self) -> usize {
+        self.ok.load(Ordering::SeqCst)
+    }
+
+    fn finish(self) -> (usize, Vec<ClientError>) {
+        self.stop.store(true, Ordering::SeqCst);
+        let errors = self.threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        (self.ok.load(Ordering::SeqCst), errors)
+    }
+}
+
+/// SIGTERM while `slow` calls run and echo load flows: every accepted call is answered,
+/// exit 0.
+fn sigterm_under_load(mode: &str) {
+    let dir = TempDir::new(&format!("term-{mode}"));
+    let conf = dir.conf(&rpc_conf(&dir, mode));
+    let mut server = Server::start(&dir, &conf, &[]);
+    let load = Load::start(server.addr, 2, 1);
+    wait_for(LONG, "echo load to flow", || (load.ok() > 20).then_some(()));
+
+    const SLOW: usize = 4;
+    let slow: Vec<_> = (0..SLOW)
+        .map(|i| {
+            let addr = server.addr;
+            std::thread::spawn(move || {
+                let c = client(addr, 1, Duration::from_secs(10));
+                // Warm the connection up, so the slow call goes to an accepted one.
+                c.call::<String>("echo", &("warm",)).unwrap();
+                c.call::<String>("slow", &(600u64, format!("slow{i}")))
+            })
+        })
+        .collect();
+    wait_for(LONG, "every slow call to reach its handler", || {
+        (slow_calls(&dir) >= SLOW).then_some(())
+    });
+    server.signal("TERM");
+    for (i, t) in slow.into_iter().enumerate() {
+        let r = t.join().unwrap();
+        assert_eq!(r.unwrap(), format!("slow{i}"), "{mode}: an accepted call was not answered");
+    }
+    let st = server.wait_exit(LONG);
+    assert_eq!(st.code(), Some(0), "{mode}: {st}\n{}", server.log_text());
+    let (ok, errors) = load.finish();
+    assert!(ok > 20);
+    for e in &errors {
+        // Calls sent after the stop find the port closed or the connection closing;
+        // none may hang or be answered wrongly.
+        assert!(
+            matches!(e, ClientError::Connect { .. } | ClientError::ConnectionLost { .. }),
+            "{mode}: unexpected error under stop: {e}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_under_load_in_coroutine_mode_answers_every_accepted_call() {
+    sigterm_under_load("coroutine");
+}
+
+#[test]
+fn sigterm_under_load_in_process_mode_answers_every_accepted_call() {
+    sigterm_under_load("process");
+}
+
+#[test]
+fn sigkilled_process_worker_is_replaced_and_calls_keep_succeeding() {
+    let dir = TempDir::new("sigkill");
+    let conf = dir.conf(&rpc_conf(&dir, "process"));
+    let mut server = Server::start(&dir, &conf, &[]);
+    let master = server.pid();
+    let rpc = |pids: &[(u32, String)]| -> Vec<u32> {
+        pids.iter().filter(|(_, r)| r == "rpc").map(|(p, _)| *p).collect()
+    };
+    let before = wait_for(LONG, "two rpc workers", || {
+        Some(rpc(&children(master))).filter(|p| p.len() == 2)
+    });
+    // Default retries (3). A call in flight on the killed worker's connection fails with
+    // a typed error (the client does not retry a single-node call on the same node); the
+    // next call reconnects and a live worker accepts it from the shared queue.
+    const CONNS: usize = 3;
+    let load = Load::start(server.addr, CONNS, 3);
+    wait_for(LONG, "load to flow", || (load.ok() > 100).then_some(()));
+
+    let victim = before[0];
+    let killed_at = Instant::now();
+    assert!(kill("KILL", &victim.to_string()));
+    let after = wait_for(LONG, "the killed worker to be replaced", || {
+        Some(rpc(&children(master))).filter(|p| p.len() == 2 && !p.contains(&victim))
+    });
+    println!("figure: SIGKILLed rpc worker replaced in {:?}", killed_at.elapsed());
+    assert!(after.contains(&before[1]), "the other worker was not disturbed");
+    let mark = load.ok();
+    wait_for(LONG, "load to go on after the replacement", || {
+        (load.ok() > mark + 100).then_some(())
+    });
+    let (ok, errors) = load.finish();
+    assert!(errors.len() <= CONNS, "{} of {} calls failed: {:?}", errors.len(), ok, errors);
+    for e in &errors {
+        assert!(matches!(e, ClientError::ConnectionLost { .. }), "unexpected error: {e}");
+    }
+    let log = server.log_text();
+    assert!(log.contains(&format!("(pid {victim}) ended")), "the master logs the death:\n{log}");
+
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(LONG).code(), Some(0));
+}
+
+/// Kills a daemon's whole session on drop (it runs in its own session and group).
+struct DaemonGuard(Mutex<Vec<u32>>);
+
+impl Drop for DaemonGuard {
+    fn drop(&mut self) {
+        for pid in self.0.lock().unwrap().iter() {
+            kill("KILL", &format!("-{pid}"));
+        }
+    }
+}
+
+#[test]
+fn daemon_start_status_restart_stop_round_trip() {
+    let dir = TempDir::new("daemon");
+    let conf = dir.conf(&(rpc_conf(&dir, "process") + &self_conf("thread")));
+    let conf = conf.to_str().unwrap();
+    let pid_file = dir.join("app_echo.pid");
+    let log_file = dir.join("app_echo.log");
+    let guard = DaemonGuard(Mutex::new(Vec::new()));
+    let read_pid = || -> u32 { std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap() };
+
+    let (code, out, err) = run(&dir, &["-c", conf, "start"], &[]);
+    assert_eq!(code, 0, "start: {out}{err}");
+    let pid = read_pid();
+    guard.0.lock().unwrap().push(pid);
+    assert!(out.contains(&format!("started (pid {pid}")), "{out}");
+    let addr = wait_for(LONG, "the daemon to listen", || {
+        listening_addr(&std::fs::read_to_string(&log_file).unwrap_or_default())
+    });
+    let c = client(addr, 1, Duration::from_secs(5));
+    assert_eq!(c.call::<String>("echo", &("daemon",)).unwrap(), "daemon");
+
+    let (code, out, _) = run(&dir, &["-c", conf, "status"], &[]);
+    assert_eq!((code, out.trim()), (0, format!("app_echo: running (pid {pid})").as_str()));
+    // A second start is refused while it runs.
+    let (code, _, err) = run(&dir, &["-c", conf, "-d"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&pid.to_string()), "{err}");
+
+    let (code, out, err) = run(&dir, &["-c", conf, "restart"], &[]);
+    assert_eq!(code, 0, "restart: {out}{err}");
+    let pid2 = read_pid();
+    guard.0.lock().unwrap().push(pid2);
+    assert_ne!(pid2, pid);
+    assert!(out.contains(&format!("stopped (pid {pid})")), "{out}");
+    assert!(!is_alive(pid), "the old daemon is gone");
+    let addr2 = wait_for(LONG, "the new daemon to listen", || {
+        let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+        listening_addr(&log).filter(|a| *a != addr || log.matches(" listening on ").count() >= 2)
+    });
+    let c = client(addr2, 1, Duration::from_secs(5));
+    assert_eq!(c.call::<String>("echo", &("again",)).unwrap(), "again");
+
+    let (code, out, err) = run(&dir, &["-c", conf, "stop"], &[]);
+    assert_eq!(code, 0, "stop: {out}{err}");
+    assert!(out.contains(&format!("stopped (pid {pid2})")), "{out}");
+    assert!(!is_alive(pid2));
+    assert!(!pid_file.exists());
+    let (code, out, _) = run(&dir, &["-c", conf, "status"], &[]);
+    assert_eq!((code, out.trim()), (3, "app_echo: not running"));
+    let (code, out, _) = run(&dir, &["-c", conf, "stop"], &[]);
+    assert_eq!((code, out.trim()), (0, "app_echo: not running"));
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    assert_eq!(log.matches("app_echo stopped").count(), 2, "{log}");
+}
+
+#[test]
+fn usage_and_config_errors_are_one_line_and_exit_2() {
+    let dir = TempDir::new("errors");
+    let bt = [("RUST_BACKTRACE", "1")];
+    let check = |args: &[&str], env: &[(&str, &str)], want_code: i32, want: &[&str]| {
+        let (code, out, err) = run(&dir, args, env);
+        assert_eq!(code, want_code, "{args:?}: {out}{err}");
+        for w in want {
+            assert!(err.contains(w), "{args:?}: {err:?} lacks {w:?}");
+        }
+        assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    };
+    check(&["-x"], &bt, 2, &["unknown argument `-x`", "usage: app_echo [-c CONF]"]);
+    check(&[], &bt, 2, &["app_echo_svr.conf: cannot read"]);
+
+    let good = rpc_conf(&dir, "coroutine");
+    let conf = dir.conf(&good.replace("worker_type = coroutine", "worker_type = proces"));
+    let conf = conf.to_str().unwrap();
+    check(&["-c", conf], &bt, 2, &["app_echo_svr.conf: [rpc_server] worker_type: invalid value"]);
+
+    let groups = self_conf("thread").replace("group_name = crashy", "group_name = crashe");
+    dir.conf(&(good.clone() + &groups));
+    check(
+        &["-c", conf],
+        &bt,
+        2,
+        &["[self_group1] group_name: invalid value \"crashe\"", "known: beat, crashy"],
+    );
+
+    dir.conf(&good.replace(&format!("pid = {}\n", dir.join("app_echo.pid").display()), ""));
+    check(&["-c", conf, "status"], &bt, 2, &["[app] pid: missing; `status` needs a pid file"]);
+
+    dir.conf(&good);
+    check(&["-c", conf], &[("APP_ECHO_FAIL_INIT", "disk full")], 1, &[
+        "init hook failed: refusing to start: disk full",
+    ]);
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    dir.conf(&rpc_conf(&dir, "process").replace("port = 0", &format!("port = {port}")));
+    check(&["-c", conf], &bt, 1, &[&format!("cannot listen on 127.0.0.1:{port}")]);
+
+    let (code, out, _) = run(&dir, &["-h"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("start    run as a daemon"), "{out}");
+}
+
+mod registry {
+    use super::*;
+    use svrkit_discovery::testing::ZkServer;
+    use svrkit_discovery::{Watcher, ZkOptions};
+
+    /// The node appears once the server listens and is gone while an accepted call is
+    /// still being answered (deregister first, then drain).
+    fn registers_then_leaves_before_draining(mode: &str) {
+        let zk = ZkServer::start().expect("a ZooKeeper for the test (apt-get install zookeeper)");
+        let dir = TempDir::new(&format!("zk-{mode}"));
+        let conf = rpc_conf(&dir, mode)
+            + &format!("\n[registry]\nzk = {}\npath = /svrkit\nweight = 7\n", zk.hosts());
+        let conf = dir.conf(&conf);
+        let mut server = Server::start(&dir, &conf, &[]);
+        let addr = server.addr;
+
+        smol::block_on(async {
+            let opts = ZkOptions::new(&zk.hosts()).unwrap();
+            let watcher = Watcher::watch(&opts, "app_echo").await.unwrap();
+            let mut updates = watcher.subscribe();
+            let deadline = Instant::now() + LONG;
+            let mut now = watcher.current();
+            while !now.addrs().contains(&addr) {
+                assert!(Instant::now() < deadline, "{addr} never registered");
+                let next = futures_lite::future::or(updates.changed(), async {
+                    async_io::Timer::after(Duration::from_millis(200)).await;
+                    None
+                });
+                now = next.await.unwrap_or_else(|| watcher.current());
+            }
+            let me = now.providers().iter().find(|p| p.addr == addr).unwrap();
+            assert_eq!(me.meta.weight, 7);
+
+            let done = Arc::new(AtomicBool::new(false));
+            let slow = std::thread::spawn({
+                let done = Arc::clone(&done);
+                move || {
+                    let c = client(addr, 1, Duration::from_secs(10));
+                    let r = c.call::<String>("slow", &(1500u64, "last".to_string()));
+                    done.store(true, Ordering::SeqCst);
+                    r
+                }
+            });
+            wait_for(LONG, "the slow call to start", || (slow_calls(&dir) == 1).then_some(()));
+            server.signal("TERM");
+            let mut now = watcher.current();
+            while now.addrs().contains(&addr) {
+                assert!(Instant::now() < deadline, "{addr} never left the registry");
+                let next = futures_lite::future::or(updates.changed(), async {
+                    async_io::Timer::after(Duration::from_millis(200)).await;
+                    None
+                });
+                now = next.await.unwrap_or_else(|| watcher.current());
+            }
+            assert!(
+                !done.load(Ordering::SeqCst),
+                "{mode}: the node was still registered after the server finished answering"
+            );
+            assert_eq!(slow.join().unwrap().unwrap(), "last");
+        });
+        let st = server.wait_exit(LONG);
+        assert_eq!(st.code(), Some(0), "{st}\n{}", server.log_text());
+        assert!(server.log_text().contains("left the registry"));
+    }
+
+    #[test]
+    fn coroutine_mode_registers_and_leaves_first() {
+        registers_then_leaves_before_draining("coroutine");
+    }
+
+    #[test]
+    fn process_mode_registers_and_leaves_first() {
+        registers_then_leaves_before_draining("process");
+    }
+
+    #[test]
+    fn unreachable_zookeeper_is_a_startup_error_naming_it() {
+        let dir = TempDir::new("zk-down");
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let conf = rpc_conf(&dir, "coroutine")
+            + &format!("\n[registry]\nzk = 127.0.0.1:{port}\n");
+        let conf = dir.conf(&conf);
+        let (code, _, err) = run(&dir, &["-c", conf.to_str().unwrap()], &[]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(&format!("cannot register in ZooKeeper 127.0.0.1:{port}")), "{err}");
+    }
+}
