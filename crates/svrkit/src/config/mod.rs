@@ -133,42 +133,26 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::Io { file, source } => write!(f, "{file}: cannot read: {source}"),
-            ConfigError::Syntax {
-                file,
-                line,
-                col,
-                message,
-            } => write!(f, "{file}:{line}:{col}: INI syntax error: {message}"),
+            ConfigError::Syntax { file, line, col, message } => {
+                write!(f, "{file}:{line}:{col}: INI syntax error: {message}")
+            }
             ConfigError::MissingSection { file, section } => {
                 write!(f, "{file}: missing section [{section}]")
             }
             ConfigError::MissingKey { file, section, key } => {
                 write!(f, "{file}: [{section}] {key}: missing required key")
             }
-            ConfigError::Invalid {
-                file,
-                section,
-                key,
-                value,
-                reason,
-            } => write!(f, "{file}: [{section}] {key}: invalid value {value:?}: {reason}"),
-            ConfigError::UnknownKey {
-                file,
-                section,
-                key,
-                suggestion,
-            } => {
+            ConfigError::Invalid { file, section, key, value, reason } => {
+                write!(f, "{file}: [{section}] {key}: invalid value {value:?}: {reason}")
+            }
+            ConfigError::UnknownKey { file, section, key, suggestion } => {
                 write!(f, "{file}: [{section}] {key}: unknown key")?;
                 if let Some(s) = suggestion {
                     write!(f, "; did you mean {s:?}?")?;
                 }
                 Ok(())
             }
-            ConfigError::UnknownSection {
-                file,
-                section,
-                suggestion,
-            } => {
+            ConfigError::UnknownSection { file, section, suggestion } => {
                 write!(f, "{file}: [{section}]: unknown section")?;
                 if let Some(s) = suggestion {
                     write!(f, "; did you mean [{s}]?")?;
@@ -203,10 +187,8 @@ impl IniFile {
     pub fn load(path: impl AsRef<Path>) -> Result<IniFile, ConfigError> {
         let path = path.as_ref();
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Io { file: file.clone(), source })?;
         IniFile::from_str(file, &text)
     }
 
@@ -214,11 +196,8 @@ impl IniFile {
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(file: impl Into<String>, text: &str) -> Result<IniFile, ConfigError> {
         let file = file.into();
-        let opt = ini::ParseOption {
-            enabled_quote: true,
-            enabled_escape: false,
-            ..Default::default()
-        };
+        let opt =
+            ini::ParseOption { enabled_quote: true, enabled_escape: false, ..Default::default() };
         match ini::Ini::load_from_str_opt(text, opt) {
             Ok(ini) => Ok(IniFile { file, ini }),
             Err(e) => Err(ConfigError::Syntax {
@@ -237,21 +216,16 @@ impl IniFile {
 
     /// A required section.
     pub fn section(&self, name: &str) -> Result<Section<'_>, ConfigError> {
-        self.opt_section(name)
-            .ok_or_else(|| ConfigError::MissingSection {
-                file: self.file.clone(),
-                section: name.to_string(),
-            })
+        self.opt_section(name).ok_or_else(|| ConfigError::MissingSection {
+            file: self.file.clone(),
+            section: name.to_string(),
+        })
     }
 
     /// An optional section.
     pub fn opt_section(&self, name: &str) -> Option<Section<'_>> {
         let name = self.ini.sections().flatten().find(|s| *s == name)?;
-        self.ini.section(Some(name)).map(|props| Section {
-            file: &self.file,
-            name,
-            props,
-        })
+        self.ini.section(Some(name)).map(|props| Section { file: &self.file, name, props })
     }
 
     /// Names of all named sections, in file order.
@@ -417,19 +391,14 @@ impl<'a> Section<'a> {
 
 /// Split a comma-separated list, trimming items and dropping empty ones.
 pub fn split_list(raw: &str) -> Vec<&str> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect()
+    raw.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
 }
 
 /// Parse a duration: a number with an optional unit `ms`, `s`, `m` or `h`; no unit means
 /// seconds. Fractions are allowed (`"1.5s"`, `"0.25"`).
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
-    let split = raw
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(raw.len());
+    let split = raw.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(raw.len());
     let (num, unit) = raw.split_at(split);
     let scale = match unit.trim() {
         "" | "s" | "sec" | "secs" => 1.0,
@@ -499,11 +468,7 @@ mod tests {
     #[test]
     fn unknown_key_suggests() {
         let ini = IniFile::from_str("x.conf", "[a]\nworker_summ = 1\n").unwrap();
-        let err = ini
-            .section("a")
-            .unwrap()
-            .check_keys(&["worker_sum", "port"])
-            .unwrap_err();
+        let err = ini.section("a").unwrap().check_keys(&["worker_sum", "port"]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "x.conf: [a] worker_summ: unknown key; did you mean \"worker_sum\"?"
@@ -513,9 +478,7 @@ mod tests {
     #[test]
     fn unknown_section_and_numbered() {
         let ini = IniFile::from_str("x.conf", "[app]\n[self_group3]\n[rpc_sever]\n").unwrap();
-        let err = ini
-            .check_sections(&["app", "rpc_server"], &["self_group"])
-            .unwrap_err();
+        let err = ini.check_sections(&["app", "rpc_server"], &["self_group"]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "x.conf: [rpc_sever]: unknown section; did you mean [rpc_server]?"

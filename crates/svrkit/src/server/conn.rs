@@ -135,6 +135,11 @@ async fn read_loop(ctx: &ConnCtx, reader: &mut FrameReader<Stream>, writer: &Bat
             Stop,
             Idle,
         }
+        if writer.backlog() > 0 {
+            // Let the flusher send the replies just produced before this task goes back to
+            // the socket: the replies leave one speculative read (and its re-arm) sooner.
+            futures_lite::future::yield_now().await;
+        }
         let ev = poll_fn(|cx| {
             if ctx.shutdown.is_stopped() || Pin::new(&mut stop).poll(cx).is_ready() {
                 return Poll::Ready(Ev::Stop);
