@@ -143,3 +143,32 @@ fn borrowed_fields_point_into_the_buffer() {
     assert_eq!((got.s, got.b), ("abc", &[1u8, 2][..]));
     assert!(wire.as_ptr_range().contains(&got.s.as_ptr()));
 }
+
+#[test]
+fn bin_fields_go_out_as_bin_and_read_any_byte_shape() {
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    struct WithBin {
+        name: String,
+        #[serde(with = "svrkit_codec::bin")]
+        data: Vec<u8>,
+    }
+    let v = WithBin { name: "n".into(), data: vec![0, 255, 7] };
+    assert_eq!(bytes(&v), b"\x92\xa1n\xc4\x03\x00\xff\x07");
+    let back: WithBin = RawValue::from_slice(&bytes(&v)).unwrap().deserialize().unwrap();
+    assert_eq!(back, v);
+    // Older encodings: an array of ints, a str; and a missing field.
+    for (wire, data) in [
+        (&b"\x92\xa1n\x93\x00\xcc\xff\x07"[..], &[0u8, 255, 7][..]),
+        (b"\x92\xa1n\xa3\x00\xc3\xbf", &[0, 0xc3, 0xbf]),
+    ] {
+        let got: WithBin = RawValue::from_slice(wire).unwrap().deserialize().unwrap();
+        assert_eq!((got.name.as_str(), got.data.as_slice()), ("n", data));
+    }
+    let got: WithBin = RawValue::from_slice(b"\x91\xa1n").unwrap().deserialize().unwrap();
+    assert!(got.data.is_empty());
+    assert!(RawValue::from_slice(b"\x92\xa1n\x91\xcd\x01\x00")
+        .unwrap()
+        .deserialize::<WithBin>()
+        .is_err());
+}
