@@ -265,6 +265,9 @@ pub(crate) fn generated_mod(service: &Service, header: &str) -> String {
     c.line("pub mod self_server;");
     c.line("pub mod server;");
     c.line("pub mod service;");
+    if crate::needs_value_module(service) {
+        c.line("pub mod value;");
+    }
     c.blank();
     let mut protos: Vec<String> = service.protos.iter().map(|p| camel(&p.name)).collect();
     protos.sort();
@@ -286,11 +289,8 @@ pub(crate) fn generated_mod(service: &Service, header: &str) -> String {
             .flat_map(|p| p.fields.iter().map(|f| f.ty.clone()))
             .chain(service.server.apis.iter().flat_map(svc::api_types))
     };
-    if all_types().any(|t| crate::protos::uses_value(&t)) {
-        uses.push("pub use svrkit::Value;".to_string());
-    }
-    if all_types().any(|t| crate::protos::uses_bytes(&t)) {
-        uses.push("pub use svrkit::Bytes;".to_string());
+    if crate::needs_value_module(service) {
+        uses.push("pub use value::{Bytes, Value};".to_string());
     }
     uses.extend(svc::use_list("protos", &protos).map(|u| format!("pub {u}")));
     c.uses(uses);

@@ -7,10 +7,10 @@
 use std::path::Path;
 
 use svrkit::client::{Client, ClientError, Endpoint};
-use svrkit::Bytes;
-use svrkit::Value;
 
 use super::protos::{Empty, ItemRecord, Point};
+use super::value::Bytes;
+use super::value::Value;
 
 /// An async client of `shapes`; cheap to clone (clones share connections).
 #[derive(Clone, Debug)]

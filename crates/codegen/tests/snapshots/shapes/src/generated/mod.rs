@@ -7,6 +7,7 @@ pub mod protos;
 pub mod self_server;
 pub mod server;
 pub mod service;
+pub mod value;
 
 pub use client::{ShapesBlockingClient, ShapesClient};
 pub use protos::{Empty, ItemRecord, Point};
@@ -17,6 +18,5 @@ pub use svrkit::app::BoxError;
 pub use svrkit::client::ClientError;
 pub use svrkit::config::ServerConfig;
 pub use svrkit::worker::WorkerContext;
-pub use svrkit::Bytes;
 pub use svrkit::RpcError;
-pub use svrkit::Value;
+pub use value::{Bytes, Value};

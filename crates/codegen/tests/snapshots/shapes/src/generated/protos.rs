@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 
 use svrkit::serde::{Deserialize, Serialize};
-use svrkit::Bytes;
+
+use super::value::Bytes;
 
 /// The `point` proto; on the wire the array `[x, y]`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
