@@ -7,6 +7,7 @@
 //!   `msgpack` and `kazoo` for interop tests, Debian's ZooKeeper for discovery tests).
 //! - `cargo xtask fuzz [--seconds N]`: run every fuzz target for N seconds each.
 //! - `cargo xtask demo`: the project's main job, end to end.
+//! - `cargo xtask bench [--quick]`: the echomsg benchmark table (svrkit vs raw TCP and tarpc).
 
 mod setup;
 #[cfg(test)]
@@ -28,6 +29,7 @@ fn main() -> Result<()> {
         "setup" => setup::run(&sh),
         "fuzz" => fuzz(&sh, seconds_flag(rest, 30)?),
         "demo" => demo(&sh),
+        "bench" => bench(&sh, rest),
         "help" | "-h" | "--help" => {
             println!("{}", HELP);
             Ok(())
@@ -44,7 +46,9 @@ tasks:
   test               set-up, then the whole test suite
   setup              install what the tests need (pip msgpack/kazoo, apt zookeeper) if missing
   fuzz [--seconds N] run each fuzz target for N seconds (default 30)
-  demo               the main job, end to end";
+  demo               the main job, end to end
+  bench [--quick]    release build of bench/, then the echomsg table vs raw TCP and tarpc
+                     (svrkit-bench harness flags pass through; JSON under target/bench/)";
 
 fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -79,6 +83,15 @@ fn test(sh: &Shell) -> Result<()> {
 
 fn run_tests(sh: &Shell) -> Result<()> {
     cmd!(sh, "cargo test --workspace --locked --no-fail-fast").run()?;
+    Ok(())
+}
+
+/// `cargo xtask bench`: build bench/ in release and run its harness (every flag after
+/// `bench` goes to `svrkit-bench harness`, e.g. `--quick`, `--impls raw,tarpc`).
+fn bench(sh: &Shell, rest: &[String]) -> Result<()> {
+    let out = project_root().join("target").join("bench");
+    cmd!(sh, "cargo run --release --quiet -p svrkit-bench -- harness --out {out} {rest...}")
+        .run()?;
     Ok(())
 }
 

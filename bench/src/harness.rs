@@ -1,0 +1,441 @@
+//! The harness behind `cargo xtask bench`: runs every (placement, workload, impl) as a
+//! server process plus one client process per repetition, then prints one table, checks
+//! SPEC section 9's bars and writes the same as JSON.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::measure::Report;
+use crate::micro::{self, Micro};
+use crate::{secs_flag, Flags, Impl, Workload};
+
+/// Where client and server run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Placement {
+    /// Wherever the scheduler puts them.
+    Free,
+    /// Both on CPU 0 (`taskset -c 0`).
+    Pinned,
+}
+
+impl Placement {
+    fn name(self) -> &'static str {
+        match self {
+            Placement::Free => "free",
+            Placement::Pinned => "pinned",
+        }
+    }
+}
+
+/// A child process killed and reaped when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One measured (placement, workload, impl) cell.
+#[derive(Clone, Debug, Serialize)]
+struct Row {
+    placement: Placement,
+    workload: &'static str,
+    #[serde(rename = "impl")]
+    which: &'static str,
+    /// The median repetition by req/s.
+    median: Option<Report>,
+    reps: Vec<Report>,
+    error: Option<String>,
+    x_raw: Option<f64>,
+    x_tarpc: Option<f64>,
+}
+
+struct Settings {
+    exe: PathBuf,
+    logs: PathBuf,
+    secs: f64,
+    warmup: f64,
+    reps: usize,
+}
+
+fn list<T: Copy>(
+    f: &Flags,
+    name: &str,
+    all: &[T],
+    label: impl Fn(T) -> &'static str,
+) -> Result<Vec<T>, String> {
+    match f.get(name) {
+        None => Ok(all.to_vec()),
+        Some(v) => v
+            .split(',')
+            .map(|s| {
+                all.iter().copied().find(|x| label(*x) == s).ok_or(format!("--{name}: `{s}`?"))
+            })
+            .collect(),
+    }
+}
+
+/// `svrkit-bench harness`.
+pub(crate) fn run(f: &Flags) -> Result<(), String> {
+    let quick = f.contains_key("quick");
+    let started = Instant::now();
+    let out = PathBuf::from(f.get("out").cloned().unwrap_or_else(|| "target/bench".into()));
+    let logs = out.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("create {}: {e}", logs.display()))?;
+    let settings = Settings {
+        exe: std::env::current_exe().map_err(|e| e.to_string())?,
+        logs,
+        secs: secs_flag(f, "secs", if quick { 1.0 } else { 2.0 })?,
+        warmup: secs_flag(f, "warmup", if quick { 0.2 } else { 0.3 })?,
+        reps: secs_flag(f, "reps", if quick { 1.0 } else { 3.0 })?.max(1.0) as usize,
+    };
+    let impls = list(f, "impls", &Impl::ALL, Impl::name)?;
+    let workloads = list(f, "workloads", &Workload::ALL, Workload::name)?;
+    let mut placements =
+        list(f, "placements", &[Placement::Free, Placement::Pinned], Placement::name)?;
+    if placements.contains(&Placement::Pinned) && !has_taskset() {
+        eprintln!("taskset not found: skipping the pinned placement");
+        placements.retain(|p| *p != Placement::Pinned);
+    }
+
+    let micro = micro::run(if quick { 0.6 } else { 2.0 });
+    let mut rows = Vec::new();
+    for &placement in &placements {
+        for &workload in &workloads {
+            for &which in &impls {
+                if workload == Workload::Notify && !which.has_notify() {
+                    continue;
+                }
+                eprint!("\r\x1b[K{} {} {} ...", placement.name(), workload.name(), which.name());
+                rows.push(measure(&settings, placement, workload, which));
+            }
+        }
+    }
+    eprintln!("\r\x1b[Kdone in {:.0} s", started.elapsed().as_secs_f64());
+    ratios(&mut rows);
+    let bars = bars(&rows, &micro);
+
+    print_table(&rows, &settings);
+    println!();
+    micro::print(&micro);
+    println!();
+    for b in &bars {
+        println!("{b}");
+    }
+
+    let stamp = timestamp();
+    let doc = json!({
+        "timestamp": stamp,
+        "commit": commit(),
+        "quick": quick,
+        "secs": settings.secs,
+        "reps": settings.reps,
+        "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "rows": rows,
+        "micro": micro,
+        "bars": bars,
+    });
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    for name in [format!("{stamp}.json"), "latest.json".to_string()] {
+        let path = out.join(name);
+        std::fs::write(&path, &text).map_err(|e| format!("write {}: {e}", path.display()))?;
+    }
+    println!("\nwritten: {}", out.join(format!("{stamp}.json")).display());
+    Ok(())
+}
+
+fn has_taskset() -> bool {
+    Command::new("taskset")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn command(s: &Settings, placement: Placement) -> Command {
+    match placement {
+        Placement::Free => Command::new(&s.exe),
+        Placement::Pinned => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg("0").arg(&s.exe);
+            c
+        }
+    }
+}
+
+fn log_file(s: &Settings, name: &str) -> Result<(PathBuf, File), String> {
+    let path = s.logs.join(name);
+    let file = File::create(&path).map_err(|e| format!("create {}: {e}", path.display()))?;
+    Ok((path, file))
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join(" | ")
+}
+
+fn measure(s: &Settings, placement: Placement, workload: Workload, which: Impl) -> Row {
+    let mut row = Row {
+        placement,
+        workload: workload.name(),
+        which: which.name(),
+        median: None,
+        reps: Vec::new(),
+        error: None,
+        x_raw: None,
+        x_tarpc: None,
+    };
+    match measure_reps(s, placement, workload, which) {
+        Ok(mut reps) => {
+            reps.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+            row.median = reps.get(reps.len() / 2).cloned();
+            row.reps = reps;
+        }
+        Err(e) => row.error = Some(e),
+    }
+    row
+}
+
+fn measure_reps(
+    s: &Settings,
+    placement: Placement,
+    workload: Workload,
+    which: Impl,
+) -> Result<Vec<Report>, String> {
+    let tag = format!("{}-{}-{}", placement.name(), workload.name(), which.name());
+    let (server_log, server_err) = log_file(s, &format!("{tag}.server.log"))?;
+    let mut server = Guard(
+        command(s, placement)
+            .args(["server", "--impl", which.name(), "--addr", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(server_err)
+            .spawn()
+            .map_err(|e| format!("spawn server: {e}"))?,
+    );
+    let pid = server.0.id();
+    let stdout = server.0.stdout.take().ok_or("no server stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(10)).map_err(|_| {
+        format!("server did not announce its address in 10 s: {}", tail(&server_log))
+    })?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .ok_or_else(|| format!("server said `{}`: {}", line.trim(), tail(&server_log)))?
+        .to_string();
+
+    let mut reps = Vec::new();
+    for rep in 0..s.reps {
+        let (client_log, client_err) = log_file(s, &format!("{tag}.client{rep}.log"))?;
+        let mut client = Guard(
+            command(s, placement)
+                .args(["client", "--impl", which.name(), "--workload", workload.name()])
+                .args(["--addr", &addr, "--server-pid", &pid.to_string()])
+                .args(["--secs", &s.secs.to_string(), "--warmup", &s.warmup.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(client_err)
+                .spawn()
+                .map_err(|e| format!("spawn client: {e}"))?,
+        );
+        let limit = Duration::from_secs_f64(s.secs + s.warmup + 15.0);
+        let t = Instant::now();
+        let status = loop {
+            match client.0.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if t.elapsed() < limit => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) => return Err(format!("client still running after {limit:?}")),
+                Err(e) => return Err(format!("wait client: {e}")),
+            }
+        };
+        let mut text = String::new();
+        if let Some(mut out) = client.0.stdout.take() {
+            let _ = out.read_to_string(&mut text);
+        }
+        if !status.success() {
+            return Err(format!("client failed ({status}): {}", tail(&client_log)));
+        }
+        let last = text.lines().last().unwrap_or_default();
+        let report: Report = serde_json::from_str(last)
+            .map_err(|e| format!("client output `{last}`: {e}: {}", tail(&client_log)))?;
+        reps.push(report);
+    }
+    if let Ok(Some(status)) = server.0.try_wait() {
+        return Err(format!("server exited during the run ({status}): {}", tail(&server_log)));
+    }
+    Ok(reps)
+}
+
+fn ratios(rows: &mut [Row]) {
+    let rps = |rows: &[Row], p: Placement, w: &str, i: Impl| {
+        rows.iter()
+            .find(|r| r.placement == p && r.workload == w && r.which == i.name())
+            .and_then(|r| r.median.as_ref())
+            .map(|m| m.rps)
+            .filter(|v| *v > 0.0)
+    };
+    let base: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                rps(rows, r.placement, r.workload, Impl::Raw),
+                rps(rows, r.placement, r.workload, Impl::Tarpc),
+            )
+        })
+        .collect();
+    for (row, (raw, tarpc)) in rows.iter_mut().zip(base) {
+        let Some(m) = &row.median else { continue };
+        row.x_raw = raw.map(|b| m.rps / b);
+        row.x_tarpc = tarpc.map(|b| m.rps / b);
+    }
+}
+
+fn fmt_rate(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn opt(v: Option<f64>, prec: usize) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.prec$}"))
+}
+
+fn print_table(rows: &[Row], s: &Settings) {
+    println!(
+        "echomsg echo, client and server in separate processes; req/s is the median of {} x {} s",
+        s.reps, s.secs
+    );
+    println!(
+        "{:<7} {:<34} {:<17} {:>9} {:>9} {:>9} {:>10} {:>7} {:>8}",
+        "place", "workload", "impl", "req/s", "mean us", "p99 us", "cpu us/rq", "x raw", "x tarpc"
+    );
+    for r in rows {
+        let w = Workload::ALL.iter().find(|w| w.name() == r.workload).map_or("?", |w| w.describe());
+        match (&r.median, &r.error) {
+            (Some(m), _) => println!(
+                "{:<7} {:<34} {:<17} {:>9} {:>9} {:>9} {:>10} {:>7} {:>8}",
+                r.placement.name(),
+                w,
+                r.which,
+                fmt_rate(m.rps),
+                opt(m.mean_us, 1),
+                opt(m.p99_us, 1),
+                opt(m.cpu_us_per_req(), 2),
+                opt(r.x_raw, 2),
+                opt(r.x_tarpc, 2),
+            ),
+            (None, e) => println!(
+                "{:<7} {:<34} {:<17} FAILED: {}",
+                r.placement.name(),
+                w,
+                r.which,
+                e.as_deref().unwrap_or("no result")
+            ),
+        }
+    }
+}
+
+/// SPEC section 9's bars, one verdict line per svrkit mode.
+fn bars(rows: &[Row], micro: &[Micro]) -> Vec<String> {
+    let mut out = Vec::new();
+    let find = |p: Placement, w: Workload, i: Impl| {
+        rows.iter().find(|r| r.placement == p && r.workload == w.name() && r.which == i.name())
+    };
+    let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
+    for which in [Impl::SvrkitCoroutine, Impl::SvrkitThread] {
+        let ratio_bar = |p: Placement, w: Workload, min: f64, what: &str| {
+            find(p, w, which).and_then(|r| r.x_raw).map(|x| {
+                format!(
+                    "{} {}: {what} {x:.2}x raw (bar >= {min}x)",
+                    verdict(x >= min),
+                    which.name()
+                )
+            })
+        };
+        let rate_bar = |w: Workload, min: f64, what: &str| {
+            find(Placement::Free, w, which).and_then(|r| r.median.as_ref()).map(|m| {
+                format!(
+                    "{} {}: {what} {} /s (bar >= {})",
+                    verdict(m.rps >= min),
+                    which.name(),
+                    fmt_rate(m.rps),
+                    fmt_rate(min)
+                )
+            })
+        };
+        out.extend(ratio_bar(Placement::Free, Workload::Seq, 0.9, "1 conn 1 in flight, free,"));
+        out.extend(ratio_bar(Placement::Pinned, Workload::Seq, 0.8, "1 conn 1 in flight, pinned,"));
+        out.extend(rate_bar(Workload::Pipelined, 500e3, "1 conn 128 in flight, free,"));
+        out.extend(ratio_bar(Placement::Free, Workload::Conns, 0.9, "32 conns, free,"));
+        out.extend(rate_bar(Workload::Notify, 1.5e6, "notifications, free,"));
+    }
+    if let Some(m) = micro.first() {
+        out.push(format!(
+            "{} codec round trip {:.0} ns (bar < 300 ns)",
+            verdict(m.ns_per_op < 300.0),
+            m.ns_per_op
+        ));
+    }
+    out
+}
+
+fn commit() -> Option<String> {
+    let out = Command::new("git").args(["rev-parse", "--short", "HEAD"]).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// UTC `YYYYMMDDTHHMMSSZ` of now.
+fn timestamp() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+/// Howard Hinnant's days-from-1970 to (year, month, day).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(20_513), (2026, 3, 1));
+    }
+}

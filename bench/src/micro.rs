@@ -1,0 +1,127 @@
+//! In-process micro-benchmarks: the echomsg codec round trip (the < 300 ns bar) and ketama
+//! ring lookups, timed with a plain loop (batches of iterations, median ns per op) rather
+//! than criterion, so the harness runs them in a second without a bench-profile build.
+//! The criterion benches (`cargo bench -p svrkit-codec`, `-p svrkit-ring`) measure the
+//! same operations in more detail.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use svrkit_codec::{encode_request, encode_response, Decoder, Message};
+use svrkit_ring::{key_hash, Ring};
+
+use crate::msg::{self, Echomsg, ECHO};
+
+/// One micro-benchmark's result.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Micro {
+    pub(crate) name: &'static str,
+    pub(crate) ns_per_op: f64,
+}
+
+/// Median ns per call of `f`, over batches filling about `budget`.
+fn time(budget: Duration, mut f: impl FnMut()) -> f64 {
+    // Calibrate a batch of about 1 ms.
+    let mut batch = 1u64;
+    loop {
+        let t = Instant::now();
+        for _ in 0..batch {
+            f();
+        }
+        if t.elapsed() >= Duration::from_millis(1) || batch >= 1 << 24 {
+            break;
+        }
+        batch *= 2;
+    }
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < budget || samples.len() < 5 {
+        let t = Instant::now();
+        for _ in 0..batch {
+            f();
+        }
+        samples.push(t.elapsed().as_nanos() as f64 / batch as f64);
+    }
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn codec_round_trip(decoder: &mut Decoder, req: &mut Vec<u8>, resp: &mut Vec<u8>, m: &Echomsg) {
+    req.clear();
+    encode_request(req, 1, ECHO, &(m,)).expect("encode request");
+    let decoded = decoder.decode(req).expect("frame").expect("complete");
+    let Ok(Message::Request { msgid, params, .. }) = decoded.message else {
+        panic!("not a request")
+    };
+    let (got,): (Echomsg,) = params.deserialize().expect("params");
+    resp.clear();
+    encode_response(resp, msgid, &got).expect("encode response");
+    let decoded = decoder.decode(resp).expect("frame").expect("complete");
+    let Ok(Message::Response { result, .. }) = decoded.message else { panic!("not a response") };
+    black_box(result.deserialize::<Echomsg>().expect("result"));
+}
+
+/// Runs every micro-benchmark, `secs` in all.
+pub(crate) fn run(secs: f64) -> Vec<Micro> {
+    let each = Duration::from_secs_f64(secs / 4.0);
+    let m = msg::sample();
+    let mut decoder = Decoder::default();
+    let (mut req, mut resp) = (Vec::with_capacity(256), Vec::with_capacity(256));
+    let mut out = Vec::new();
+    out.push(Micro {
+        name: "codec round trip (encode+decode req and resp, owned echomsg)",
+        ns_per_op: time(each, || codec_round_trip(&mut decoder, &mut req, &mut resp, &m)),
+    });
+    out.push(Micro {
+        name: "codec encode request",
+        ns_per_op: time(each, || {
+            req.clear();
+            encode_request(&mut req, 1, ECHO, black_box(&(&m,))).expect("encode");
+        }),
+    });
+    let nodes: Vec<(String, u32)> = (0..100)
+        .map(|i| (format!("10.0.{}.{}:11211", i / 256, i % 256), 1 + (i % 4) as u32))
+        .collect();
+    let ring = Ring::new(nodes).expect("ring");
+    let keys: Vec<String> = (0..1024).map(|i| format!("user:{i}")).collect();
+    let hashes: Vec<u32> = keys.iter().map(key_hash).collect();
+    let mut i = 0;
+    out.push(Micro {
+        name: "ring lookup, 100 nodes (md5 + search)",
+        ns_per_op: time(each, || {
+            i = (i + 1) % keys.len();
+            black_box(ring.lookup(black_box(&keys[i])));
+        }),
+    });
+    out.push(Micro {
+        name: "ring lookup_hash, 100 nodes (search only)",
+        ns_per_op: time(each, || {
+            i = (i + 1) % hashes.len();
+            black_box(ring.lookup_hash(black_box(hashes[i])));
+        }),
+    });
+    out
+}
+
+/// Prints the results, one line each.
+pub(crate) fn print(results: &[Micro]) {
+    for r in results {
+        println!("{:>10.1} ns  {}", r.ns_per_op, r.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codec_round_trip_echoes_the_message() {
+        let m = msg::sample();
+        let mut decoder = Decoder::default();
+        let (mut req, mut resp) = (Vec::new(), Vec::new());
+        codec_round_trip(&mut decoder, &mut req, &mut resp, &m);
+        let (wreq, wresp) = msg::wire_frames(&m);
+        assert_eq!((req, resp), (wreq, wresp));
+    }
+}
