@@ -370,7 +370,7 @@ pub enum ProxyError {
         /// The service.
         service: String,
         /// What failed.
-        source: DiscoveryError,
+        source: Box<DiscoveryError>,
     },
     /// A listener could not be bound, or a server thread failed.
     Server(ServerError),
@@ -392,7 +392,7 @@ impl std::error::Error for ProxyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ProxyError::Config(e) => Some(e),
-            ProxyError::Discovery { source, .. } => Some(source),
+            ProxyError::Discovery { source, .. } => Some(&**source),
             ProxyError::Server(e) => Some(e),
         }
     }
@@ -472,7 +472,7 @@ impl Proxy {
             .with_probe_interval(config.probe_interval);
             client_config.discovery = service.zk.clone();
             let client = discovery::connect_with(&client_config, &config.discovery).await.map_err(
-                |source| ProxyError::Discovery { service: service.name.clone(), source },
+                |source| ProxyError::Discovery { service: service.name.clone(), source: Box::new(source) },
             )?;
             by_name.insert(service.name.clone(), client);
         }
