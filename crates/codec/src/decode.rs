@@ -147,7 +147,7 @@ fn parse(frame: &[u8], base: u64) -> Result<Message<'_>, MessageError> {
         Some(n) => n,
         None => return Err(MessageError::NotAnArray { offset: base, found: whole.describe() }),
     };
-    let mut r = Elements { frame, pos: head_len(frame[0]) };
+    let mut r = Elements { frame, pos: frame.first().map_or(1, |&m| head_len(m)) };
     let Some((tag_pos, tag)) = r.next() else {
         return Err(MessageError::BadType { offset: base, found: "an empty array".to_string() });
     };

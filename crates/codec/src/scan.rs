@@ -224,14 +224,15 @@ impl FrameScanner {
             };
             let info = INFO[usize::from(marker)];
             let head_end = pos + usize::from(info.head_len);
+            // Checked before the header is read, so that the error is the same whether or
+            // not the rest of the header has arrived.
+            if head_end as u64 > max_frame {
+                break Err(too_large(base, pos, head_end as u64, limits));
+            }
             let n = if info.len_bytes == 0 {
                 u64::from(info.fixed)
             } else {
                 let Some(len) = buf.get(pos + 1..pos + 1 + usize::from(info.len_bytes)) else {
-                    // The header itself is incomplete; it can still be too big for the frame.
-                    if head_end as u64 > max_frame {
-                        break Err(too_large(base, pos, head_end as u64, limits));
-                    }
                     break Ok(None);
                 };
                 len.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))

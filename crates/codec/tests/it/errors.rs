@@ -203,3 +203,17 @@ fn encode_errors_leave_the_buffer_as_it_was() {
     assert!(encode_value(&mut buf, &u128::MAX).is_err());
     assert_eq!(buf, b"keep");
 }
+
+#[test]
+fn header_crossing_max_frame_reports_the_same_error_whether_split_or_not() {
+    // Regression (found by proptest): a str32 header straddling max_frame was reported with
+    // its claimed size when whole but with the header's end when split.
+    let limits = Limits { max_frame: 4, ..Limits::default() };
+    let wire = b"\x92\x01\xdb\x00\x00\x01\x00";
+    let expected = FrameError::TooLarge { offset: 2, frame: 0, size: 7, max_frame: 4 };
+    assert_eq!(frame_error(wire, limits), expected);
+    let mut d = Decoder::new(limits);
+    assert_eq!(d.decode(&wire[..4]), Err(expected.clone()));
+    let (_, end) = crate::common::decode_chunked(&[&wire[..3], &wire[3..]], limits);
+    assert_eq!(end, Err(expected));
+}
