@@ -62,9 +62,8 @@ fn check_mode(mode: &str, self_type: &str) {
     .map(String::from)
     .collect();
     for name in &names {
-        let (_, pid, _) = wait_for(LONG, &format!("{mode}: heartbeat {name}"), || {
-            heartbeat(&dir, name)
-        });
+        let (_, pid, _) =
+            wait_for(LONG, &format!("{mode}: heartbeat {name}"), || heartbeat(&dir, name));
         assert_eq!(pid == master, self_type == "thread", "{mode}: {name} runs in pid {pid}");
     }
     // `crashy` panicked on its first run and was restarted; it keeps beating.
@@ -222,9 +221,8 @@ fn sigkilled_process_worker_is_replaced_and_calls_keep_succeeding() {
     let rpc = |pids: &[(u32, String)]| -> Vec<u32> {
         pids.iter().filter(|(_, r)| r == "rpc").map(|(p, _)| *p).collect()
     };
-    let before = wait_for(LONG, "two rpc workers", || {
-        Some(rpc(&children(master))).filter(|p| p.len() == 2)
-    });
+    let before =
+        wait_for(LONG, "two rpc workers", || Some(rpc(&children(master))).filter(|p| p.len() == 2));
     // Default retries (3). A call in flight on the killed worker's connection fails with
     // a typed error (the client does not retry a single-node call on the same node); the
     // next call reconnects and a live worker accepts it from the shared queue.
@@ -275,7 +273,8 @@ fn daemon_start_status_restart_stop_round_trip() {
     let pid_file = dir.join("app_echo.pid");
     let log_file = dir.join("app_echo.log");
     let guard = DaemonGuard(Mutex::new(Vec::new()));
-    let read_pid = || -> u32 { std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap() };
+    let read_pid =
+        || -> u32 { std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap() };
 
     let (code, out, err) = run(&dir, &["-c", conf, "start"], &[]);
     assert_eq!(code, 0, "start: {out}{err}");
@@ -355,9 +354,12 @@ fn usage_and_config_errors_are_one_line_and_exit_2() {
     check(&["-c", conf, "status"], &bt, 2, &["[app] pid: missing; `status` needs a pid file"]);
 
     dir.conf(&good);
-    check(&["-c", conf], &[("APP_ECHO_FAIL_INIT", "disk full")], 1, &[
-        "init hook failed: refusing to start: disk full",
-    ]);
+    check(
+        &["-c", conf],
+        &[("APP_ECHO_FAIL_INIT", "disk full")],
+        1,
+        &["init hook failed: refusing to start: disk full"],
+    );
 
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
@@ -450,8 +452,7 @@ mod registry {
         let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = free.local_addr().unwrap().port();
         drop(free);
-        let conf = rpc_conf(&dir, "coroutine")
-            + &format!("\n[registry]\nzk = 127.0.0.1:{port}\n");
+        let conf = rpc_conf(&dir, "coroutine") + &format!("\n[registry]\nzk = 127.0.0.1:{port}\n");
         let conf = dir.conf(&conf);
         let (code, _, err) = run(&dir, &["-c", conf.to_str().unwrap()], &[]);
         assert_eq!(code, 1, "{err}");

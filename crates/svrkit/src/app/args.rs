@@ -64,7 +64,9 @@ pub(crate) fn parse(name: &str, args: impl IntoIterator<Item = String>) -> Resul
                 _ => return Err(format!("`{arg}` needs a config file")),
             },
             "-d" | "--daemon" => daemon = true,
-            "-h" | "--help" | "help" => return Ok(Args { conf: String::new(), command: Command::Help }),
+            "-h" | "--help" | "help" => {
+                return Ok(Args { conf: String::new(), command: Command::Help })
+            }
             "start" => set(Command::Start, &arg, &mut command)?,
             "stop" => set(Command::Stop, &arg, &mut command)?,
             "restart" => set(Command::Restart, &arg, &mut command)?,

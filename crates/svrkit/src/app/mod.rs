@@ -253,11 +253,16 @@ impl<H: Send + Sync + 'static> App<H> {
 }
 
 /// A server started by [`App::start_local`]. Dropping it stops it gracefully.
-#[derive(Debug)]
 pub struct LocalServer<H> {
     running: Option<RunningServer>,
     handlers: Arc<H>,
     addrs: Vec<Addr>,
+}
+
+impl<H> fmt::Debug for LocalServer<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalServer").field("addrs", &self.addrs).finish_non_exhaustive()
+    }
 }
 
 impl<H> LocalServer<H> {
@@ -389,4 +394,110 @@ impl From<ConfigError> for AppError {
 /// The daemon's log file: the pid file's path with the extension `log`.
 fn log_file_for(pid_file: &Path) -> PathBuf {
     pid_file.with_extension("log")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::BlockingClient;
+    use crate::RpcError;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Counter {
+        calls: AtomicUsize,
+    }
+
+    fn counting_app() -> App<Counter> {
+        App::new(
+            "counter",
+            |_: &ServerConfig| Ok(Counter::default()),
+            |h: Arc<Counter>| {
+                Router::new().route("bump", move |(): ()| {
+                    let n = h.calls.fetch_add(1, Ordering::SeqCst) + 1;
+                    async move { Ok::<_, RpcError>(n) }
+                })
+            },
+        )
+    }
+
+    const CONF: &str = "[app]\nname = counter\n[rpc_server]\nip = 127.0.0.1\nport = 0\n\
+                        worker_type = thread\nworker_sum = 2\n";
+
+    #[test]
+    fn start_local_serves_the_router_over_the_init_state_and_stops() {
+        let config = ServerConfig::from_str("counter_svr.conf", CONF).unwrap();
+        let server = counting_app().start_local(&config).unwrap();
+        let addr = server.local_addr().unwrap();
+        assert_ne!(addr.port(), 0);
+        let client = BlockingClient::connect_to(addr);
+        assert_eq!(client.call::<usize>("bump", &()).unwrap(), 1);
+        assert_eq!(client.call::<usize>("bump", &()).unwrap(), 2);
+        assert_eq!(server.handlers().calls.load(Ordering::SeqCst), 2);
+        server.stop().unwrap();
+        assert!(std::net::TcpStream::connect(addr).is_err(), "stopped servers refuse");
+    }
+
+    #[test]
+    fn start_local_file_moves_to_a_free_loopback_port_without_registry() {
+        let dir = std::env::temp_dir().join(format!("svrkit-app-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("counter_svr.conf");
+        let text = CONF.replace("port = 0", "port = 1\nunix_socket = /nonexistent/x.sock")
+            + "[registry]\nzk = 127.0.0.1:1\n";
+        std::fs::write(&path, text).unwrap();
+        // Neither port 1, the socket path nor the ZooKeeper are touched.
+        let server = counting_app().start_local_file(&path).unwrap();
+        assert_eq!(server.local_addrs().len(), 1);
+        let addr = server.local_addr().unwrap();
+        assert_eq!(addr.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert!(addr.port() > 1);
+        assert_eq!(BlockingClient::connect_to(addr).call::<usize>("bump", &()).unwrap(), 1);
+        drop(server); // stops gracefully
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn init_errors_and_config_errors_have_their_exit_codes() {
+        let config = ServerConfig::from_str("x.conf", CONF).unwrap();
+        let app =
+            App::new("x", |_: &ServerConfig| Err::<(), _>("no database".into()), |_| Router::new());
+        let err = app.start_local(&config).unwrap_err();
+        assert_eq!(err.to_string(), "init hook failed: no database");
+        assert_eq!(err.exit_code(), 1);
+        let err = counting_app().start_local_file("/nonexistent/counter_svr.conf").unwrap_err();
+        assert!(err.to_string().starts_with("/nonexistent/counter_svr.conf: cannot read"));
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn validate_refuses_what_the_app_cannot_run() {
+        let with_self = format!(
+            "{CONF}[self_server]\ndispatch_type = custom\ngroup_sum = 1\n\
+             [self_group0]\ngroup_name = evnt\nworker_sum = 1\n"
+        );
+        let config = ServerConfig::from_str("c.conf", &with_self).unwrap();
+        let err = counting_app().validate(&config, "c.conf").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "c.conf: [self_server] dispatch_type: invalid value \"custom\": `counter` has no \
+             self_server workers; remove [self_server]"
+        );
+        assert_eq!(err.exit_code(), 2);
+        let app = counting_app()
+            .self_worker(|_, ctx| async move { ctx.stop().stopped().await })
+            .self_groups(&["event", "value"]);
+        let err = app.validate(&config, "c.conf").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "c.conf: [self_group0] group_name: invalid value \"evnt\": not a self_server group \
+             of `counter` (known: event, value)"
+        );
+
+        let unix_only = CONF.replace("port = 0", "unix_socket = /tmp/x.sock")
+            + "[registry]\nzk = 10.0.0.1:2181\n";
+        let config = ServerConfig::from_str("c.conf", &unix_only).unwrap();
+        let err = counting_app().validate(&config, "c.conf").unwrap_err();
+        assert!(err.to_string().starts_with("c.conf: [registry] zk: "), "{err}");
+    }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use svrkit_transport::Addr;
 use svrkit_worker::{
-    DaemonConfig, Daemonized, Event, GroupSpec, PidFile, PidFileGuard, Role, RpcWorker,
-    SelfServer, SelfWorker, StopOutcome, StopSource, Supervisor, SupervisorConfig, KILL_GRACE,
+    DaemonConfig, Daemonized, Event, GroupSpec, PidFile, PidFileGuard, Role, RpcWorker, SelfServer,
+    SelfWorker, StopOutcome, StopSource, Supervisor, SupervisorConfig, KILL_GRACE,
 };
 
 use super::args::{self, Args, Command};
@@ -57,11 +57,19 @@ fn self_groups(config: &ServerConfig) -> Vec<GroupSpec> {
     };
     match &s.dispatch {
         DispatchType::Simple { worker_sum } => {
-            vec![GroupSpec { name: SIMPLE_GROUP.into(), workers: *worker_sum, coroutines: co(None) }]
+            vec![GroupSpec {
+                name: SIMPLE_GROUP.into(),
+                workers: *worker_sum,
+                coroutines: co(None),
+            }]
         }
         DispatchType::Custom { groups } => groups
             .iter()
-            .map(|g| GroupSpec { name: g.name.clone(), workers: g.worker_sum, coroutines: co(g.coroutine_sum) })
+            .map(|g| GroupSpec {
+                name: g.name.clone(),
+                workers: g.worker_sum,
+                coroutines: co(g.coroutine_sum),
+            })
             .collect(),
     }
 }
@@ -79,7 +87,7 @@ fn worker_options(rpc: &RpcServerConfig) -> ServerOptions {
 
 impl<H: Send + Sync + 'static> App<H> {
     /// Checks what only the app knows: self workers exist, group names, registry needs TCP.
-    fn validate(&self, config: &ServerConfig, file: &str) -> Result<(), AppError> {
+    pub(super) fn validate(&self, config: &ServerConfig, file: &str) -> Result<(), AppError> {
         let invalid = |section: String, key: &str, value: String, reason: String| {
             AppError::Config(ConfigError::Invalid {
                 file: file.to_string(),
@@ -147,10 +155,11 @@ fn master<H: Send + Sync + 'static>(app: App<H>, args: &Args) -> Result<ExitCode
     let config = ServerConfig::load(&args.conf)?;
     app.validate(&config, &args.conf)?;
     let pid_file = |command| {
-        config.pid_file.as_ref().map(PidFile::new).ok_or_else(|| AppError::NeedsPidFile {
-            file: args.conf.clone(),
-            command,
-        })
+        config
+            .pid_file
+            .as_ref()
+            .map(PidFile::new)
+            .ok_or_else(|| AppError::NeedsPidFile { file: args.conf.clone(), command })
     };
     let in_daemon = std::env::var_os(svrkit_worker::ENV_DAEMON).is_some();
     let stop_wait = config.rpc.drain_timeout + KILL_GRACE + Duration::from_secs(5);
@@ -169,7 +178,8 @@ fn master<H: Send + Sync + 'static>(app: App<H>, args: &Args) -> Result<ExitCode
     }
     let guard = match args.command {
         Command::Start | Command::Restart => {
-            let pid_file = pid_file(if args.command == Command::Start { "start" } else { "restart" })?;
+            let pid_file =
+                pid_file(if args.command == Command::Start { "start" } else { "restart" })?;
             let log_file = log_file_for(pid_file.path());
             let daemon = DaemonConfig {
                 pid_file,
@@ -420,5 +430,52 @@ fn self_worker<H: Send + Sync + 'static>(
         Ok(svrkit_worker::run_self_process(worker, |ctx| {
             async_io::block_on(f(Arc::clone(&h), ctx.clone()))
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups_of(text: &str) -> Vec<GroupSpec> {
+        let base = "[app]\nname = x\n[rpc_server]\nport = 0\n";
+        self_groups(&ServerConfig::from_str("x.conf", &format!("{base}{text}")).unwrap())
+    }
+
+    #[test]
+    fn self_groups_from_config() {
+        assert_eq!(groups_of(""), vec![]);
+        assert_eq!(
+            groups_of("[self_server]\nworker_sum = 3\n"),
+            vec![GroupSpec { name: SIMPLE_GROUP.into(), workers: 3, coroutines: 0 }]
+        );
+        assert_eq!(
+            groups_of("[self_server]\nworker_type = process_coroutine\nworker_sum = 2\n"),
+            vec![GroupSpec { name: SIMPLE_GROUP.into(), workers: 2, coroutines: 1 }]
+        );
+        let custom = "dispatch_type = custom\ngroup_sum = 2\n[self_group0]\ngroup_name = a\n\
+                      worker_sum = 1\ncoroutine_sum = 5\n[self_group1]\ngroup_name = b\nworker_sum = 2\n";
+        assert_eq!(
+            groups_of(&format!("[self_server]\nworker_type = process_coroutine\n{custom}")),
+            vec![
+                GroupSpec { name: "a".into(), workers: 1, coroutines: 5 },
+                GroupSpec { name: "b".into(), workers: 2, coroutines: 1 },
+            ]
+        );
+        assert_eq!(
+            groups_of(&format!("[self_server]\nworker_type = process\n{custom}")),
+            vec![GroupSpec::new("a", 1), GroupSpec::new("b", 2)]
+        );
+    }
+
+    #[test]
+    fn worker_processes_run_one_thread_of_their_kind() {
+        let mut rpc = RpcServerConfig { worker_sum: 8, coroutine_sum: 32, ..Default::default() };
+        rpc.worker_type = WorkerType::Process;
+        let o = worker_options(&rpc);
+        assert_eq!((o.mode, o.workers), (Mode::Thread, 1));
+        rpc.worker_type = WorkerType::ProcessCoroutine;
+        let o = worker_options(&rpc);
+        assert_eq!((o.mode, o.workers, o.max_in_flight), (Mode::Coroutine, 1, 32));
     }
 }

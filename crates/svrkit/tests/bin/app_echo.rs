@@ -24,7 +24,8 @@ fn init(_config: &ServerConfig) -> Result<State, BoxError> {
     if let Ok(why) = std::env::var("APP_ECHO_FAIL_INIT") {
         return Err(format!("refusing to start: {why}").into());
     }
-    let dir = std::env::var_os("APP_ECHO_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let dir =
+        std::env::var_os("APP_ECHO_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
     Ok(State { init_pid: std::process::id(), dir })
 }
 
@@ -40,9 +41,10 @@ fn router(state: Arc<State>) -> Router {
         .route("slow", move |(ms, tag): (u64, String)| {
             let log = state.dir.join("slow.log");
             async move {
-                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(
-                    |e| RpcError::new(svrkit::codes::INTERNAL, format!("slow.log: {e}")),
-                )?;
+                let mut f =
+                    std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(
+                        |e| RpcError::new(svrkit::codes::INTERNAL, format!("slow.log: {e}")),
+                    )?;
                 let _ = f.write_all(format!("{tag}\n").as_bytes());
                 async_io::Timer::after(Duration::from_millis(ms)).await;
                 Ok::<_, RpcError>(tag)
@@ -75,5 +77,8 @@ async fn self_worker(state: Arc<State>, ctx: WorkerContext) {
 }
 
 fn main() -> ExitCode {
-    App::new("app_echo", init, router).self_worker(self_worker).self_groups(&["beat", "crashy"]).main()
+    App::new("app_echo", init, router)
+        .self_worker(self_worker)
+        .self_groups(&["beat", "crashy"])
+        .main()
 }
