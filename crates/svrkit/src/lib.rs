@@ -12,6 +12,9 @@
 //!   mode, with graceful stop on SIGTERM / SIGINT.
 //! - [`client`]: multiplexed connections, routing (hashring / sharding) and failover.
 //! - [`config`]: the seed INI files (`echo_svr.conf`, `echo_cli.conf`) as validated structs.
+//! - [`app`]: [`App`], a whole server process behind one builder (command line, config,
+//!   init hook, the four worker modes, self_server groups, daemon and pid file, ZooKeeper
+//!   registration, graceful stop): a generated `main` is `app().main()`.
 //!
 //! Everything runs on smol's parts (async-io, async-executor); no tokio.
 //!
