@@ -235,7 +235,12 @@ impl FrameScanner {
                 let Some(len) = buf.get(pos + 1..pos + 1 + usize::from(info.len_bytes)) else {
                     break Ok(None);
                 };
-                len.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+                match *len {
+                    [a] => u64::from(a),
+                    [a, b] => u64::from(u16::from_be_bytes([a, b])),
+                    [a, b, c, d] => u64::from(u32::from_be_bytes([a, b, c, d])),
+                    _ => 0, // unreachable: len_bytes is 1, 2 or 4
+                }
             };
             match info.kind {
                 Kind::Scalar | Kind::Blob => {
