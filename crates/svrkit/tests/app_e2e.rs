@@ -433,7 +433,9 @@ mod registry {
         });
         let st = server.wait_exit(LONG);
         assert_eq!(st.code(), Some(0), "{st}\n{}", server.log_text());
-        assert!(server.log_text().contains("left the registry"));
+        let log = server.log_text();
+        let left = log.lines().find(|l| l.contains("left the registry")).expect("logged");
+        println!("figure ({mode}): {}", left.split(": ").last().unwrap_or(left));
     }
 
     #[test]
