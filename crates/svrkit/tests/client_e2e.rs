@@ -332,3 +332,35 @@ fn a_dropped_call_future_does_not_stall_the_others() {
         assert_eq!(fast, 2);
     });
 }
+
+#[test]
+fn a_server_that_stops_reading_gets_its_connection_dropped_after_a_timeout() {
+    // Accepts connections and never reads from them.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = Endpoint::from(listener.local_addr().unwrap());
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept() {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(s);
+            if held.len() == 3 {
+                return;
+            }
+        }
+    });
+    // (No probe during the test: probes would connect too.)
+    let config = ClientConfig::single(endpoint)
+        .with_timeout(Duration::from_millis(300))
+        .with_probe_interval(Duration::from_secs(60));
+    let client = Client::new(config).unwrap();
+    // More bytes than the socket buffers hold: the write stalls.
+    let big = Bin(vec![7; 32 << 20]);
+    let err = smol::block_on(client.call::<()>("echo", &(&big,))).unwrap_err();
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
+    // The stuck connection was dropped: the next call connects anew.
+    let err = smol::block_on(client.call::<()>("echo", &(1,))).unwrap_err();
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

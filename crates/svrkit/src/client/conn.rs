@@ -73,6 +73,11 @@ struct State {
     wbuf: Vec<u8>,
     /// Bytes of `wbuf` already written.
     wpos: usize,
+    /// Bytes written to the socket since the connection opened (with `wbuf.len() - wpos`,
+    /// where in the stream each queued request ends).
+    written: u64,
+    /// The last write attempt found the socket full.
+    write_blocked: bool,
     reader: FrameReader<Stream>,
     /// The call (msgid) or notification (token > u32::MAX) that drives the socket.
     driver: Option<u64>,
@@ -125,6 +130,8 @@ impl Connection {
                 pending: HashMap::new(),
                 wbuf: Vec::new(),
                 wpos: 0,
+                written: 0,
+                write_blocked: false,
                 reader,
                 driver: None,
                 driver_waker: None,
@@ -178,10 +185,13 @@ impl Connection {
             Err(e) => return Err(StartError::Encode(e)),
         }
         st.pending.insert(msgid, Slot::default());
+        let sent_at = st.written + (st.wbuf.len() - st.wpos) as u64;
         Ok(Call {
             conn: Arc::clone(self),
             msgid,
+            sent_at,
             timer: Timer::after(timeout),
+            timeout,
             yielded: false,
             done: false,
         })
@@ -255,6 +265,8 @@ impl State {
                 Poll::Ready(Ok(0)) => return Err("the socket accepts no more bytes".to_string()),
                 Poll::Ready(Ok(n)) => {
                     self.wpos += n;
+                    self.written += n as u64;
+                    self.write_blocked = false;
                     #[cfg(test)]
                     {
                         self.writes += 1;
@@ -262,7 +274,10 @@ impl State {
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Poll::Ready(Err(e)) => return Err(e.to_string()),
-                Poll::Pending => return Ok(()),
+                Poll::Pending => {
+                    self.write_blocked = true;
+                    return Ok(());
+                }
             }
         }
         self.wbuf.clear();
@@ -364,7 +379,10 @@ impl State {
 pub(crate) struct Call {
     conn: Arc<Connection>,
     msgid: u32,
+    /// Stream offset at which the request has been fully written.
+    sent_at: u64,
     timer: Timer,
+    timeout: Duration,
     yielded: bool,
     done: bool,
 }
@@ -403,6 +421,11 @@ impl Future for Call {
             }
             if Pin::new(&mut this.timer).poll(cx).is_ready() {
                 this.finish(st);
+                // A peer that did not even take the request in a whole timeout is not
+                // reading: fail the connection rather than queue more behind it.
+                if st.write_blocked && st.written < this.sent_at {
+                    st.fail(format!("the server has not read the request in {:?}", this.timeout));
+                }
                 return Poll::Ready(Err(CallError::Timeout { msgid: this.msgid }));
             }
             if !this.yielded {

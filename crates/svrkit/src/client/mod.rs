@@ -330,7 +330,13 @@ impl Client {
             };
             let node = &topology.nodes[index];
             match self.attempt(node, method, params).await {
-                Ok(bytes) => return Ok((bytes, Arc::clone(&node.name))),
+                Ok(bytes) => {
+                    // An answer proves the server is up, whatever the prober last saw.
+                    if node.is_ejected() && node.readmit() {
+                        log::info!("server {} answers again: readmitted", node.name);
+                    }
+                    return Ok((bytes, Arc::clone(&node.name)));
+                }
                 Err(e) if e.is_node_failure() => {
                     self.eject(node, &e);
                     tried.push(index);

@@ -23,17 +23,21 @@ pub(crate) fn ensure_running(shared: &Arc<Shared>) {
         return;
     }
     let weak = Arc::downgrade(shared);
-    let spawned = std::thread::Builder::new().name("svrkit-probe".into()).spawn(move || run(weak));
+    let interval = shared.probe_interval;
+    let spawned =
+        std::thread::Builder::new().name("svrkit-probe".into()).spawn(move || run(weak, interval));
     if let Err(e) = spawned {
         log::error!("cannot start the probe thread: {e}");
         shared.prober_running.store(false, Ordering::SeqCst);
     }
 }
 
-fn run(weak: Weak<Shared>) {
+/// Every `interval` (the first probe too: a server just ejected is rarely back at once),
+/// probes the ejected servers; exits when none is left or the client is gone.
+fn run(weak: Weak<Shared>, interval: Duration) {
     loop {
+        std::thread::sleep(interval);
         let Some(shared) = weak.upgrade() else { return };
-        let interval = shared.probe_interval;
         let timeout = shared.timeout.min(interval.max(Duration::from_millis(100)));
         let topology = shared.topology();
         let ejected: Vec<_> = topology.nodes.iter().filter(|n| n.is_ejected()).cloned().collect();
@@ -58,7 +62,6 @@ fn run(weak: Weak<Shared>) {
                 Err(e) => log::debug!("server {} still down: {e}", node.name),
             }
         }
-        std::thread::sleep(interval);
     }
 }
 
