@@ -470,6 +470,50 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
     }
 
+    // The shape generated code has: a service trait, a generic `router`, a generic async
+    // `run_worker` dispatching on the group, a `GROUPS` table.
+    trait Shapes: Send + Sync + 'static {
+        fn hello(&self) -> impl Future<Output = Result<String, RpcError>> + Send;
+        fn event(&self, ctx: WorkerContext) -> impl Future<Output = ()> + Send;
+    }
+    #[derive(Debug, Default)]
+    struct Handlers;
+    impl Shapes for Handlers {
+        async fn hello(&self) -> Result<String, RpcError> {
+            Ok("hello".into())
+        }
+        async fn event(&self, ctx: WorkerContext) {
+            ctx.stop().stopped().await;
+        }
+    }
+    fn generated_router<S: Shapes>(service: Arc<S>) -> Router {
+        Router::new().route("hello", move |(): ()| {
+            let s = Arc::clone(&service);
+            async move { s.hello().await }
+        })
+    }
+    async fn run_worker<S: Shapes>(workers: &S, ctx: WorkerContext) {
+        match ctx.group() {
+            "event" => workers.event(ctx.clone()).await,
+            _ => ctx.stop().stopped().await,
+        }
+    }
+    const GROUPS: &[&str] = &["event"];
+    fn user_init(_config: &ServerConfig) -> Result<Handlers, BoxError> {
+        Ok(Handlers)
+    }
+
+    #[test]
+    fn the_generated_code_shape_fits_the_builder() {
+        let app = App::new("shapes", user_init, generated_router)
+            .self_worker(|h, ctx| async move { run_worker(&*h, ctx).await })
+            .self_groups(GROUPS);
+        let config = ServerConfig::from_str("shapes_svr.conf", CONF).unwrap();
+        let server = app.start_local(&config).unwrap();
+        let client = BlockingClient::connect_to(server.local_addr().unwrap());
+        assert_eq!(client.call::<String>("hello", &()).unwrap(), "hello");
+    }
+
     #[test]
     fn validate_refuses_what_the_app_cannot_run() {
         let with_self = format!(
