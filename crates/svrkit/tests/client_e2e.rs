@@ -364,3 +364,58 @@ fn a_server_that_stops_reading_gets_its_connection_dropped_after_a_timeout() {
     assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[test]
+fn client_and_its_futures_are_send_and_sync() {
+    fn send<T: Send>(_: T) {}
+    fn shared<T: Send + Sync>() {}
+    shared::<Client>();
+    shared::<BlockingClient>();
+    shared::<ClientError>();
+    let client = Client::connect_to(Endpoint::tcp("127.0.0.1", 1));
+    send(client.call::<String>("m", &(1,)));
+    send(client.call_with_key::<String>("k", "m", &(1,)));
+    send(client.notify("m", &(1,)));
+}
+
+#[test]
+fn calls_from_a_multi_threaded_executor_share_the_connection() {
+    let server = TestServer::tcp("a");
+    let client = quick(server.endpoint());
+    let ex = Arc::new(async_executor::Executor::new());
+    let tasks: Vec<_> = (0..200_u64)
+        .map(|t| {
+            let client = client.clone();
+            ex.spawn(async move {
+                for i in 0..20_u64 {
+                    let v = t * 100 + i;
+                    let ms = u64::from(i % 7 == 0) * 5;
+                    let back: u64 = client.call("sleep", &(ms, v)).await.unwrap();
+                    assert_eq!(back, v);
+                }
+                t
+            })
+        })
+        .collect();
+    let (stop, stopped) = async_channel::bounded::<()>(1);
+    let runners: Vec<_> = (0..2)
+        .map(|_| {
+            let ex = Arc::clone(&ex);
+            let stopped = stopped.clone();
+            std::thread::spawn(move || futures_lite::future::block_on(ex.run(stopped.recv())))
+        })
+        .collect();
+    let done: Vec<u64> = futures_lite::future::block_on(async {
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await);
+        }
+        out
+    });
+    drop(stop);
+    for r in runners {
+        let _ = r.join().unwrap();
+    }
+    assert_eq!(done, (0..200).collect::<Vec<_>>());
+    assert_eq!(server.requests(), 200 * 20);
+}
