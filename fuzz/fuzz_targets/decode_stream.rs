@@ -18,6 +18,15 @@ fuzz_target!(|data: &[u8]| {
         },
     };
     let whole = decode_chunks(&[stream], limits);
+    // The first errors render too (all of them would make runs slow under the sanitizer).
+    for (step, _) in whole.0.iter().take(8) {
+        if let svrkit_fuzz::Step::Invalid(e) = step {
+            let _ = (e.msgid(), e.to_string());
+        }
+    }
+    if let Err(e) = &whole.1 {
+        let _ = e.to_string();
+    }
 
     // Pseudo-random piece sizes from the seed (1..=16 bytes, or 1 byte at a time for seed 0).
     let mut state = u32::from(ctl[0]).wrapping_mul(2_654_435_761) | 1;

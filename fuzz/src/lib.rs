@@ -44,16 +44,13 @@ impl Step {
                 let mut values = Vec::new();
                 if let Some(e) = error {
                     // What a client does with every error it gets.
-                    let _ = svrkit_codec::RpcError::from_raw(e);
+                    let _ = svrkit_codec::RpcError::from_raw(e).code;
                     values.extend_from_slice(e.as_bytes());
                 }
                 values.extend_from_slice(result.as_bytes());
                 Step::Message { msgid: Some(msgid), method: None, values }
             }
-            Err(ref e) => {
-                let _ = (e.msgid(), e.to_string());
-                Step::Invalid(e.clone())
-            }
+            Err(ref e) => Step::Invalid(e.clone()),
         }
     }
 }
@@ -79,10 +76,7 @@ pub fn decode_chunks(
                     start += d.len;
                 }
                 Ok(None) => break,
-                Err(e) => {
-                    let _ = e.to_string();
-                    return (steps, Err(e));
-                }
+                Err(e) => return (steps, Err(e)),
             }
         }
         buf.drain(..start);
