@@ -48,6 +48,15 @@ impl Stream {
         }
     }
 
+    /// One non-blocking `write` (`WouldBlock` when the socket buffer is full).
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        use std::io::Write;
+        match self {
+            Stream::Tcp(s) => s.get_ref().write(buf),
+            Stream::Unix(s) => s.get_ref().write(buf),
+        }
+    }
+
     /// Shut down reading, writing or both (all clones see it).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {

@@ -17,6 +17,8 @@ use std::task::{Context, Poll, Waker};
 use futures_lite::future::poll_fn;
 use futures_lite::AsyncWrite;
 
+use crate::Stream;
+
 /// Buffers larger than this are released after a flush, so idle connections stay small.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
@@ -32,6 +34,8 @@ pub struct BatchWriter {
 struct Shared {
     state: Mutex<State>,
     handles: AtomicUsize,
+    /// The socket, for [`BatchWriter::flush_now`]; `None` for writers made with `new`.
+    direct: Option<Stream>,
 }
 
 #[derive(Debug, Default)]
@@ -46,14 +50,32 @@ struct State {
     closed: bool,
     /// The socket failed: appends are dropped.
     broken: bool,
+    /// A producer is writing to the socket itself ([`BatchWriter::flush_now`]); the
+    /// flusher keeps off until it is done.
+    direct_busy: bool,
+    /// Reused buffer of direct writes.
+    direct_spare: Vec<u8>,
 }
 
 impl BatchWriter {
     /// A writer and the flusher that drains it. Run the flusher as a task with
     /// [`Flusher::run`].
     pub fn new() -> (BatchWriter, Flusher) {
-        let shared =
-            Arc::new(Shared { state: Mutex::new(State::default()), handles: AtomicUsize::new(1) });
+        BatchWriter::build(None)
+    }
+
+    /// Like [`BatchWriter::new`], plus [`BatchWriter::flush_now`] on `stream` (pass the
+    /// stream the flusher will run on).
+    pub fn with_stream(stream: Stream) -> (BatchWriter, Flusher) {
+        BatchWriter::build(Some(stream))
+    }
+
+    fn build(direct: Option<Stream>) -> (BatchWriter, Flusher) {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            handles: AtomicUsize::new(1),
+            direct,
+        });
         (BatchWriter { shared: shared.clone() }, Flusher { shared, spare: Vec::new() })
     }
 
@@ -74,7 +96,7 @@ impl BatchWriter {
                 st.pending.truncate(before);
                 return r;
             }
-            if st.pending.len() == before {
+            if st.pending.len() == before || st.direct_busy {
                 return r;
             }
             waker = st.flusher.take();
@@ -88,6 +110,76 @@ impl BatchWriter {
     /// Append pre-encoded bytes.
     pub fn write(&self, bytes: &[u8]) {
         self.write_with(|b| b.extend_from_slice(bytes));
+    }
+
+    /// Write what is buffered right now from the calling thread, with non-blocking writes,
+    /// if the flusher is idle; whatever the socket does not take at once is left to the
+    /// flusher. This saves a wake-up of the flusher's task (a thread hop when the producer
+    /// runs on another thread). Call it after a burst of appends, not after each one, to
+    /// keep one syscall per batch. Does nothing for writers made with `new`.
+    pub fn flush_now(&self) {
+        let Some(io) = &self.shared.direct else { return };
+        let mut buf;
+        {
+            let mut st = self.lock();
+            if st.pending.is_empty()
+                || st.flusher.is_none()
+                || st.direct_busy
+                || st.closed
+                || st.broken
+            {
+                return;
+            }
+            st.direct_busy = true;
+            buf = mem::take(&mut st.direct_spare);
+            mem::swap(&mut buf, &mut st.pending);
+            st.writing = buf.len();
+        }
+        let mut done = 0;
+        let mut failed = false;
+        while done < buf.len() {
+            match io.try_write(&buf[done..]) {
+                Ok(0) => {
+                    failed = true;
+                    break;
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        let waker = {
+            let mut st = self.lock();
+            st.direct_busy = false;
+            st.writing = 0;
+            if failed {
+                st.broken = true;
+                st.pending.clear();
+            } else if done < buf.len() {
+                // Put the unwritten rest back in front of what was appended meanwhile.
+                let later = mem::take(&mut st.pending);
+                st.pending.extend_from_slice(&buf[done..]);
+                st.pending.extend_from_slice(&later);
+                st.direct_spare = later;
+                st.direct_spare.clear();
+            }
+            buf.clear();
+            if buf.capacity() <= KEEP_CAPACITY && st.direct_spare.capacity() < buf.capacity() {
+                st.direct_spare = buf;
+            }
+            if st.pending.is_empty() && !failed {
+                None
+            } else {
+                st.flusher.take()
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
     /// Bytes appended or being written and not yet handed to the kernel.
@@ -184,7 +276,7 @@ impl Flusher {
         let result = self.pump(&mut io).await;
         {
             let mut st = lock(&self.shared);
-            st.broken = result.is_err();
+            st.broken = st.broken || result.is_err();
             st.closed = true;
             st.pending = Vec::new();
             st.writing = 0;
@@ -200,7 +292,12 @@ impl Flusher {
         loop {
             let more = poll_fn(|cx| {
                 let mut st = lock(&self.shared);
-                if !st.pending.is_empty() {
+                if st.direct_busy {
+                    st.flusher = Some(cx.waker().clone());
+                    Poll::Pending
+                } else if st.broken {
+                    Poll::Ready(false)
+                } else if !st.pending.is_empty() {
                     mem::swap(&mut st.pending, &mut self.spare);
                     st.writing = self.spare.len();
                     Poll::Ready(true)

@@ -279,3 +279,37 @@ fn blocking_read(s: &mut std::net::TcpStream, b: &mut [u8]) -> usize {
         Err(e) => panic!("{e}"),
     }
 }
+
+#[test]
+fn flush_now_hands_what_the_socket_refuses_to_the_flusher() {
+    block_on(async {
+        let l = Listener::bind(&tcp0()).unwrap();
+        let addr = l.local_addr().unwrap();
+        let producer = async {
+            let s = connect(&addr).await.unwrap();
+            let (w, flusher) = BatchWriter::with_stream(s.clone());
+            let produce = async move {
+                let big = "q".repeat(8 * 1024);
+                for i in 0..3000u32 {
+                    w.write_with(|b| encode_request(b, i, "n", &(i, &big))).unwrap();
+                    if i % 7 == 0 {
+                        // Far more than the socket buffer holds: some of it must be left
+                        // to the flusher, in order.
+                        w.flush_now();
+                        futures_lite::future::yield_now().await;
+                    }
+                }
+            };
+            let (_, r) = zip(produce, flusher.run(s)).await;
+            r.unwrap();
+        };
+        let consumer = async {
+            let (stream, peer) = l.accept().await.unwrap();
+            let mut reader = FrameReader::new(stream, peer, Limits::default());
+            read_all(&mut reader).await.unwrap()
+        };
+        let ((), got) = zip(producer, consumer).await;
+        assert_eq!(got.len(), 3000);
+        assert!(got.iter().enumerate().all(|(i, g)| g.0 == i as u32));
+    });
+}

@@ -25,6 +25,28 @@ const HIGH_WATER: usize = 4 * 1024 * 1024;
 /// Frames handled between two checks of the write backlog.
 const BACKLOG_CHECK_EVERY: u32 = 64;
 
+thread_local! {
+    /// On a thread-mode handler thread: the call queue it serves.
+    static POOL_QUEUE: std::cell::RefCell<Option<async_channel::Receiver<Call>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Serve thread-mode calls on this thread until the queue closes.
+pub(crate) fn handler_thread(rx: async_channel::Receiver<Call>) {
+    POOL_QUEUE.with(|q| *q.borrow_mut() = Some(rx.clone()));
+    while let Ok(call) = rx.recv_blocking() {
+        async_io::block_on(call);
+    }
+    POOL_QUEUE.with(|q| q.borrow_mut().take());
+}
+
+/// Whether a reply finished on this thread should be written by this thread at once: yes
+/// when no other call waits in the queue (a lone call: save the hop back to the I/O
+/// thread); no under load, so the I/O thread's flusher batches many replies per write.
+pub(crate) fn reply_directly() -> bool {
+    POOL_QUEUE.with(|q| q.borrow().as_ref().is_none_or(|rx| rx.is_empty()))
+}
+
 /// Where started handlers run.
 pub(crate) enum Exec {
     /// Coroutine mode: polled once inline; if not finished, spawned on this thread's
@@ -42,6 +64,9 @@ pub(crate) struct ConnCtx {
     pub(crate) limits: Limits,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) exec: Exec,
+    /// Handlers write their own reply to the socket (thread mode: saves a hop back to the
+    /// I/O thread).
+    pub(crate) direct_replies: bool,
     pub(crate) local: Weak<LocalExecutor<'static>>,
 }
 
@@ -98,7 +123,7 @@ enum End {
 /// server stops; then wait for its calls to finish and their replies to be written.
 pub(crate) async fn serve(ctx: Rc<ConnCtx>, conn: Accepted) {
     let Accepted { stream, peer, permit } = conn;
-    let (writer, flusher) = BatchWriter::new();
+    let (writer, flusher) = BatchWriter::with_stream(stream.clone());
     let Some(ex) = ctx.local.upgrade() else {
         return;
     };
@@ -135,11 +160,9 @@ async fn read_loop(ctx: &ConnCtx, reader: &mut FrameReader<Stream>, writer: &Bat
             Stop,
             Idle,
         }
-        if writer.backlog() > 0 {
-            // Let the flusher send the replies just produced before this task goes back to
-            // the socket: the replies leave one speculative read (and its re-arm) sooner.
-            futures_lite::future::yield_now().await;
-        }
+        // Send the replies just produced before going back to the socket (one write for the
+        // whole batch, from this task, without waking the flusher).
+        writer.flush_now();
         let ev = poll_fn(|cx| {
             if ctx.shutdown.is_stopped() || Pin::new(&mut stop).poll(cx).is_ready() {
                 return Poll::Ready(Ev::Stop);
@@ -213,13 +236,17 @@ async fn process(
         match decoded.message {
             Ok(Message::Request { msgid, method, params }) => {
                 let permit = acquire(&ctx.limiter).await;
-                if let Some((name, fut)) = ctx.router.start(method, params, Some(msgid), writer) {
+                if let Some((name, fut)) =
+                    ctx.router.start(method, params, Some(msgid), writer, ctx.direct_replies)
+                {
                     run(ctx, call(fut, name, Some(msgid), writer, permit)).await;
                 }
             }
             Ok(Message::Notification { method, params }) => {
                 let permit = acquire(&ctx.limiter).await;
-                if let Some((name, fut)) = ctx.router.start(method, params, None, writer) {
+                if let Some((name, fut)) =
+                    ctx.router.start(method, params, None, writer, ctx.direct_replies)
+                {
                     run(ctx, call(fut, name, None, writer, permit)).await;
                 }
             }

@@ -226,11 +226,7 @@ impl Server {
                     let name = format!("svrkit-handler-{i}");
                     let t = std::thread::Builder::new()
                         .name(name.clone())
-                        .spawn(move || {
-                            while let Ok(call) = rx.recv_blocking() {
-                                async_io::block_on(call);
-                            }
-                        })
+                        .spawn(move || conn::handler_thread(rx))
                         .map_err(spawn_err)?;
                     threads.push((name, t, false));
                 }
@@ -380,7 +376,9 @@ impl IoWorker {
             Some(tx) => Exec::Pool(tx),
             None => Exec::Local(Rc::downgrade(&ex)),
         };
+        let direct_replies = matches!(exec, Exec::Pool(_));
         let ctx = Rc::new(ConnCtx {
+            direct_replies,
             router: self.router,
             limiter: self.limiter,
             shutdown: self.shutdown.clone(),

@@ -97,6 +97,8 @@ pub struct Reply {
     pub(crate) writer: BatchWriter,
     pub(crate) msgid: Option<u32>,
     pub(crate) method: Arc<str>,
+    /// Write the reply to the socket from the handler's thread.
+    pub(crate) direct: bool,
 }
 
 impl fmt::Debug for Reply {
@@ -138,6 +140,9 @@ impl Reply {
             }
             Err(e) => encode_error(buf, msgid, &e),
         });
+        if self.direct && super::conn::reply_directly() {
+            self.writer.flush_now();
+        }
     }
 
     /// Send a pre-encoded result (exactly one msgpack value) or an error. Bytes that are not
@@ -161,6 +166,9 @@ impl Reply {
             Ok(v) => encode_response_raw(buf, msgid, v),
             Err(e) => encode_error(buf, msgid, &e),
         });
+        if self.direct && super::conn::reply_directly() {
+            self.writer.flush_now();
+        }
     }
 
     /// Answer with an error.
@@ -335,9 +343,10 @@ impl Router {
         params: RawValue<'_>,
         msgid: Option<u32>,
         writer: &BatchWriter,
+        direct: bool,
     ) -> Option<(Arc<str>, BoxFuture<()>)> {
         if let Some(route) = self.routes.get(method) {
-            let reply = Reply { writer: writer.clone(), msgid, method: route.name.clone() };
+            let reply = Reply { writer: writer.clone(), msgid, method: route.name.clone(), direct };
             return match (route.f)(params, reply) {
                 Ok(fut) => Some((route.name.clone(), fut)),
                 Err((reply, e)) => {
@@ -348,7 +357,7 @@ impl Router {
         }
         if let Some(fallback) = &self.fallback {
             let name: Arc<str> = method.into();
-            let reply = Reply { writer: writer.clone(), msgid, method: name.clone() };
+            let reply = Reply { writer: writer.clone(), msgid, method: name.clone(), direct };
             return Some((name, fallback(method, params, reply)));
         }
         let e = RpcError::new(codes::NO_SUCH_METHOD, format!("no such method: {method}"));
