@@ -17,7 +17,8 @@ pub(crate) fn run(sh: &Shell) -> Result<()> {
 
 fn python(sh: &Shell) -> Result<()> {
     for (module, package) in PY_PACKAGES {
-        if cmd!(sh, "python3 -c 'import {module}'").quiet().ignore_stderr().run().is_err() {
+        let import = format!("import {module}");
+        if cmd!(sh, "python3 -c {import}").quiet().ignore_stderr().run().is_err() {
             println!("setup: installing Python package {package}");
             cmd!(sh, "python3 -m pip install --quiet --disable-pip-version-check {package}")
                 .run()
