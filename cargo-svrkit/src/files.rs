@@ -48,8 +48,7 @@ impl Report {
         }
     }
 
-    /// True when nothing was written.
-    #[cfg(test)]
+    /// True when nothing was (or would be) written or removed.
     pub(crate) fn wrote_nothing(&self) -> bool {
         self.entries.iter().all(|(_, o)| matches!(o, Outcome::Unchanged | Outcome::Kept))
     }
@@ -57,6 +56,21 @@ impl Report {
 
 /// Write `files` under `dir` following the policy.
 pub(crate) fn apply(dir: &Path, files: &[File]) -> Result<Report> {
+    run(dir, files, Mode::Write)
+}
+
+/// What `apply` would do, without writing or removing anything.
+pub(crate) fn plan(dir: &Path, files: &[File]) -> Result<Report> {
+    run(dir, files, Mode::DryRun)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Write,
+    DryRun,
+}
+
+fn run(dir: &Path, files: &[File], mode: Mode) -> Result<Report> {
     let mut report = Report::default();
     for file in files {
         let path = dir.join(&file.path);
@@ -74,7 +88,7 @@ pub(crate) fn apply(dir: &Path, files: &[File]) -> Result<Report> {
             (Some(_), FileKind::Generated) => Outcome::Updated,
             (Some(_), _) => Outcome::Kept,
         };
-        if matches!(outcome, Outcome::Created | Outcome::Updated) {
+        if mode == Mode::Write && matches!(outcome, Outcome::Created | Outcome::Updated) {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("creating {}", parent.display()))?;
@@ -84,13 +98,13 @@ pub(crate) fn apply(dir: &Path, files: &[File]) -> Result<Report> {
         }
         report.entries.push((file.path.clone(), outcome));
     }
-    remove_stale(dir, files, &mut report)?;
+    remove_stale(dir, files, &mut report, mode)?;
     Ok(report)
 }
 
 /// Delete files in `src/generated/` that say they are generated but are no longer part of
 /// the output (the IDL stopped needing them). Files without the header are left alone.
-fn remove_stale(dir: &Path, files: &[File], report: &mut Report) -> Result<()> {
+fn remove_stale(dir: &Path, files: &[File], report: &mut Report, mode: Mode) -> Result<()> {
     let gen_dir = dir.join("src/generated");
     let Ok(entries) = std::fs::read_dir(&gen_dir) else {
         return Ok(());
@@ -112,7 +126,9 @@ fn remove_stale(dir: &Path, files: &[File], report: &mut Report) -> Result<()> {
     }
     stale.sort();
     for (rel, path) in stale {
-        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        if mode == Mode::Write {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
         report.entries.push((rel, Outcome::Removed));
     }
     Ok(())

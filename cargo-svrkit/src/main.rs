@@ -134,6 +134,9 @@ struct GenArgs {
     /// Output directory (default: the IDL's directory, or the current one).
     #[arg(short = 'd', long = "dir", value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Write nothing; fail (exit 1) if generating would change or create a file.
+    #[arg(long)]
+    check: bool,
     #[command(flatten)]
     dep: DepArgs,
 }
@@ -200,7 +203,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Cmd::New(a) => new(a).map(|()| ExitCode::SUCCESS),
-        Cmd::Gen(a) => gen(a).map(|()| ExitCode::SUCCESS),
+        Cmd::Gen(a) => gen(a),
         Cmd::Check { idl } => check(&idl),
         Cmd::Run(a) => run_server(a),
         Cmd::Call(a) => call::run(a),
@@ -246,7 +249,7 @@ fn new(a: NewArgs) -> Result<()> {
     Ok(())
 }
 
-fn gen(a: GenArgs) -> Result<()> {
+fn gen(a: GenArgs) -> Result<ExitCode> {
     let idl_arg = a.idl.or(a.file);
     let (idl, dir) = match (idl_arg, a.dir) {
         (Some(idl), Some(dir)) => (idl, dir),
@@ -259,6 +262,9 @@ fn gen(a: GenArgs) -> Result<()> {
             (project::find_idl(&dir)?, dir)
         }
     };
+    if a.check {
+        return check_generated(&idl, &dir);
+    }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // Keep a copy of an IDL that lives elsewhere beside the crate: `call` and the next `gen`
     // read it from there.
@@ -272,7 +278,20 @@ fn gen(a: GenArgs) -> Result<()> {
             println!("      copied {} -> {}", idl.display(), local.display());
         }
     }
-    generate(&local, &dir, &a.dep, None)
+    generate(&local, &dir, &a.dep, None)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gen --check`: report what generating would change, exit 1 if anything.
+fn check_generated(idl: &Path, dir: &Path) -> Result<ExitCode> {
+    let report = project::plan_regeneration(idl, dir)?;
+    if report.wrote_nothing() {
+        println!("{}: up to date", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    report.print(dir);
+    eprintln!("{}: generated code is stale; run `cargo svrkit gen` there", dir.display());
+    Ok(ExitCode::FAILURE)
 }
 
 /// Load and validate the IDL at `idl`, render the crate and write it into `dir`.

@@ -191,6 +191,28 @@ pub(crate) fn workspace_mode(dir: &Path) -> Workspace {
     Workspace::Standalone
 }
 
+/// What regenerating the crate in `dir` from `idl` would do, writing nothing. The crate's
+/// package name comes from its Cargo.toml (else the IDL's app).
+pub(crate) fn plan_regeneration(idl: &Path, dir: &Path) -> Result<crate::files::Report> {
+    let model = load_idl(idl)?;
+    let package = match package_name(dir)? {
+        Some(p) => p,
+        None => model.app.as_str().replace('_', "-"),
+    };
+    let options = svrkit_codegen::Options {
+        idl_file: idl
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("the IDL path has no file name")?
+            .to_string(),
+        package,
+        svrkit: svrkit_codegen::SvrkitDep::Path(installed_svrkit_path()),
+        workspace: workspace_mode(dir),
+    };
+    let output = svrkit_codegen::generate(&model, &options);
+    crate::files::plan(dir, &output.files)
+}
+
 /// One line about a validated IDL.
 pub(crate) fn summary(idl: &svrkit_idl::Idl) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
@@ -213,6 +235,26 @@ pub(crate) fn summary(idl: &svrkit_idl::Idl) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The committed examples are exactly what the generator makes today: regenerate them
+    /// with `cargo run -p cargo-svrkit -- svrkit gen -d examples/NAME` when this fails.
+    #[test]
+    fn committed_examples_are_up_to_date() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let mut seen = 0;
+        for name in ["echo", "pysvrkit-echo", "compute"] {
+            let dir = root.join(name);
+            let idl = find_idl(&dir).unwrap();
+            let report = plan_regeneration(&idl, &dir).unwrap();
+            assert!(
+                report.wrote_nothing(),
+                "examples/{name} is stale; run `cargo run -p cargo-svrkit -- svrkit gen -d examples/{name}`: {:?}",
+                report.entries
+            );
+            seen += 1;
+        }
+        assert_eq!(seen, 3);
+    }
 
     #[test]
     fn relative_paths() {

@@ -282,13 +282,6 @@ pub(crate) fn generated_mod(service: &Service, header: &str) -> String {
         "pub use svrkit::worker::WorkerContext;".to_string(),
         "pub use svrkit::RpcError;".to_string(),
     ];
-    let all_types = || {
-        service
-            .protos
-            .iter()
-            .flat_map(|p| p.fields.iter().map(|f| f.ty.clone()))
-            .chain(service.server.apis.iter().flat_map(svc::api_types))
-    };
     if crate::needs_value_module(service) {
         uses.push("pub use value::{Bytes, Value};".to_string());
     }
@@ -309,7 +302,7 @@ pub(crate) fn server_rs(service: &Service, header: &str) -> String {
     c.use_groups(
         [
             "use std::process::ExitCode;",
-            "use svrkit::app::{AppError, LocalServer};",
+            "use svrkit::app::{BoxError, LocalServer};",
             "use svrkit::App;",
             "use crate::handlers::Handlers;",
         ]
@@ -353,8 +346,8 @@ pub(crate) fn server_rs(service: &Service, header: &str) -> String {
          (worker mode and limits), after the init hook; no self workers. For tests: it stops\n\
          gracefully when dropped; `local_addr()` is where to connect.",
     );
-    c.open("pub fn start_local() -> Result<LocalServer<Handlers>, AppError> {");
-    c.line("app().start_local_file(CONF)");
+    c.open("pub fn start_local() -> Result<LocalServer<Handlers>, BoxError> {");
+    c.line("Ok(app().start_local_file(CONF)?)");
     c.close("}");
     c.finish()
 }

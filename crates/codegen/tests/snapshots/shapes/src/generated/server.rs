@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use svrkit::app::{AppError, LocalServer};
+use svrkit::app::{BoxError, LocalServer};
 use svrkit::App;
 
 use crate::handlers::Handlers;
@@ -32,6 +32,6 @@ pub const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/shapes_svr.conf");
 /// Start the server in this process on a free loopback port, configured by [`CONF`]
 /// (worker mode and limits), after the init hook; no self workers. For tests: it stops
 /// gracefully when dropped; `local_addr()` is where to connect.
-pub fn start_local() -> Result<LocalServer<Handlers>, AppError> {
-    app().start_local_file(CONF)
+pub fn start_local() -> Result<LocalServer<Handlers>, BoxError> {
+    Ok(app().start_local_file(CONF)?)
 }
