@@ -22,7 +22,13 @@ pub(crate) struct Deserializer<'de> {
     pos: usize,
     /// Offset of the last header read: where an error is reported.
     last: usize,
+    /// Containers open right now (recursion depth).
+    depth: usize,
 }
+
+/// The deepest nesting the deserializer recurses into, whatever limits the value was checked
+/// against: deeper values are a [`ValueError`], not a stack overflow.
+pub(crate) const MAX_RECURSION: usize = 256;
 
 type Result<T> = std::result::Result<T, ValueError>;
 
@@ -47,7 +53,7 @@ fn truncated(offset: usize) -> ValueError {
 
 impl<'de> Deserializer<'de> {
     pub(crate) fn new(input: &'de [u8]) -> Self {
-        Deserializer { input, pos: 0, last: 0 }
+        Deserializer { input, pos: 0, last: 0, depth: 0 }
     }
 
     pub(crate) fn last_head(&self) -> usize {
@@ -213,6 +219,7 @@ impl<'de> Deserializer<'de> {
             }
             Head::Array(n) => self.visit_array(n, visitor, tolerant),
             Head::Map(n) => {
+                self.enter()?;
                 let mut access = MapAccess { de: self, left: n };
                 let value = visitor.visit_map(&mut access)?;
                 // Drain what the visitor did not read (it can stop early on its own).
@@ -221,6 +228,7 @@ impl<'de> Deserializer<'de> {
                     access.de.skip_value()?;
                     access.de.skip_value()?;
                 }
+                self.depth -= 1;
                 Ok(value)
             }
         }
@@ -235,6 +243,7 @@ impl<'de> Deserializer<'de> {
         tolerant: bool,
     ) -> Result<V::Value> {
         let start = self.last;
+        self.enter()?;
         let mut access = SeqAccess { de: self, left: n };
         let value = visitor.visit_seq(&mut access)?;
         if access.left > 0 {
@@ -252,7 +261,21 @@ impl<'de> Deserializer<'de> {
                 access.de.skip_value()?;
             }
         }
+        self.depth -= 1;
         Ok(value)
+    }
+
+    /// One more container open; an error past [`MAX_RECURSION`].
+    #[inline]
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_RECURSION {
+            return Err(ValueError::new(
+                Some(self.last),
+                format!("msgpack nested deeper than {MAX_RECURSION} levels"),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -408,7 +431,10 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
             0x81 => {
                 self.last = self.pos;
                 self.pos += 1;
-                visitor.visit_enum(EnumAccess { de: self })
+                self.enter()?;
+                let value = visitor.visit_enum(EnumAccess { de: &mut *self })?;
+                self.depth -= 1;
+                Ok(value)
             }
             // "Variant" (or its index): a unit variant.
             _ => match self.head()? {

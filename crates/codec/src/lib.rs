@@ -202,7 +202,8 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 pub struct Limits {
     /// Largest frame (one whole message), in bytes.
     pub max_frame: usize,
-    /// Deepest nesting of arrays and maps, the message array counting as 1.
+    /// Deepest nesting of arrays and maps, the message array counting as 1. (Typed
+    /// deserialization recurses at most 256 levels whatever this says.)
     pub max_depth: usize,
 }
 

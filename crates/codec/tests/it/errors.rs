@@ -217,3 +217,44 @@ fn header_crossing_max_frame_reports_the_same_error_whether_split_or_not() {
     let (_, end) = crate::common::decode_chunked(&[&wire[..3], &wire[3..]], limits);
     assert_eq!(end, Err(expected));
 }
+
+#[test]
+fn deserializing_deeper_than_the_recursion_cap_is_an_error_not_a_crash() {
+    // A decoder configured for very deep values still cannot make deserialization overflow
+    // the stack: past 256 levels it is a ValueError.
+    let limits = Limits { max_depth: 10_000, ..Limits::default() };
+    let deep = [vec![0x91; 5_000], vec![0xc0]].concat();
+    let raw = RawValue::from_slice_with(&deep, &limits).unwrap();
+    // IgnoredAny skips by scanning headers (no recursion) ...
+    assert!(raw.deserialize::<serde::de::IgnoredAny>().is_ok());
+    // ... a visitor that recurses stops at the cap.
+    let Err(err) = raw.deserialize::<NestedAny>() else { panic!("5000 levels deserialized") };
+    assert!(err.to_string().contains("deeper than 256 levels"), "{err}");
+    assert_eq!(err.offset(), Some(256));
+}
+
+/// Any value, visited recursively (like a dynamic msgpack value type would).
+struct NestedAny;
+
+impl<'de> serde::Deserialize<'de> for NestedAny {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = NestedAny;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("anything")
+            }
+            fn visit_unit<E>(self) -> Result<NestedAny, E> {
+                Ok(NestedAny)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<NestedAny, A::Error> {
+                while a.next_element::<NestedAny>()?.is_some() {}
+                Ok(NestedAny)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
