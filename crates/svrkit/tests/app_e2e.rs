@@ -82,7 +82,12 @@ fn check_mode(mode: &str, self_type: &str) {
         heartbeat(&dir, crashy).filter(|(n, _, _)| *n >= first + 3)
     });
 
-    server.signal("TERM");
+    // SIGINT (Ctrl-C) stops as gracefully as SIGTERM.
+    server.signal(if mode.starts_with("thread") || mode.ends_with("coroutine") {
+        "INT"
+    } else {
+        "TERM"
+    });
     let st = server.wait_exit(LONG);
     assert_eq!(st.code(), Some(0), "{mode}: exit status {st}\n{}", server.log_text());
     assert!(!dir.join("app_echo.pid").exists(), "the pid file is removed at exit");
