@@ -48,9 +48,24 @@ fn check_mode(mode: &str, self_type: &str) {
     for t in threads {
         t.join().unwrap();
     }
-    if rpc_in_process {
-        let rpc = children(master).into_iter().filter(|(_, r)| r == "rpc").count();
-        assert_eq!(rpc, 2, "{mode}: worker_sum = 2 rpc processes");
+    // The configured threads are the threads there are: worker_sum = 2.
+    let count = |pid, handlers, io| {
+        let got = (threads_named(pid, "svrkit-handler"), threads_named(pid, "svrkit-worker"));
+        assert_eq!(got, (handlers, io), "{mode}: (handler, I/O) threads of pid {pid}");
+    };
+    match mode {
+        "thread" => count(master, 2, 1),
+        "coroutine" => count(master, 0, 2),
+        _ => {
+            count(master, 0, 0);
+            let rpc: Vec<u32> =
+                children(master).into_iter().filter(|(_, r)| r == "rpc").map(|(p, _)| p).collect();
+            assert_eq!(rpc.len(), 2, "{mode}: worker_sum = 2 rpc processes");
+            for pid in rpc {
+                // process: one handler thread per process; process_coroutine: one executor.
+                count(pid, usize::from(mode == "process"), 1);
+            }
+        }
     }
 
     // Self workers: every one beats, in the master for `thread`, in workers otherwise.
@@ -215,6 +230,34 @@ fn sigterm_under_load_in_coroutine_mode_answers_every_accepted_call() {
 #[test]
 fn sigterm_under_load_in_process_mode_answers_every_accepted_call() {
     sigterm_under_load("process");
+}
+
+/// A call that outlives `drain_timeout` does not hold the stop: it is dropped, exit 0.
+fn drain_is_bounded(mode: &str) {
+    let dir = TempDir::new(&format!("drain-{mode}"));
+    let conf =
+        dir.conf(&rpc_conf(&dir, mode).replace("drain_timeout = 5s", "drain_timeout = 300ms"));
+    let mut server = Server::start(&dir, &conf, &[]);
+    let addr = server.addr;
+    let stuck = std::thread::spawn(move || {
+        client(addr, 1, Duration::from_secs(30)).call::<String>("slow", &(60_000u64, "stuck"))
+    });
+    wait_for(LONG, "the stuck call to start", || (slow_calls(&dir) == 1).then_some(()));
+    server.signal("TERM");
+    let st = server.wait_exit(LONG);
+    assert_eq!(st.code(), Some(0), "{mode}: {st}\n{}", server.log_text());
+    let err = stuck.join().unwrap().unwrap_err();
+    assert!(matches!(err, ClientError::ConnectionLost { .. }), "{mode}: {err}");
+}
+
+#[test]
+fn drain_timeout_bounds_the_stop_in_coroutine_mode() {
+    drain_is_bounded("coroutine");
+}
+
+#[test]
+fn drain_timeout_bounds_the_stop_in_process_mode() {
+    drain_is_bounded("process");
 }
 
 #[test]

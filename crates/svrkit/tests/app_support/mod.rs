@@ -249,3 +249,15 @@ pub fn run(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> (i32, String, 
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     (status.code().unwrap_or(-1), read(&out_path), read(&err_path))
 }
+
+/// How many threads of `pid` have a name starting with `prefix` (Linux truncates names to
+/// 15 bytes).
+pub fn threads_named(pid: u32, prefix: &str) -> usize {
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    rd.flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.trim_end().starts_with(prefix))
+        })
+        .count()
+}
