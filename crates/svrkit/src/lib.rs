@@ -15,6 +15,10 @@
 //! - [`app`]: [`App`], a whole server process behind one builder (command line, config,
 //!   init hook, the four worker modes, self_server groups, daemon and pid file, ZooKeeper
 //!   registration, graceful stop): a generated `main` is `app().main()`.
+//! - [`discovery`]: clients whose servers follow ZooKeeper (`discovery = zk`):
+//!   [`discovery::connect`] rebuilds the ring / shard table on every provider change.
+//! - [`proxy`]: `svrkit proxy`, a local proxy (Unix socket and/or TCP) that balances each
+//!   request of thin clients across the discovered backends of one or more services.
 //!
 //! Everything runs on smol's parts (async-io, async-executor); no tokio.
 //!
