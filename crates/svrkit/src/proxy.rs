@@ -472,7 +472,10 @@ impl Proxy {
             .with_probe_interval(config.probe_interval);
             client_config.discovery = service.zk.clone();
             let client = discovery::connect_with(&client_config, &config.discovery).await.map_err(
-                |source| ProxyError::Discovery { service: service.name.clone(), source: Box::new(source) },
+                |source| ProxyError::Discovery {
+                    service: service.name.clone(),
+                    source: Box::new(source),
+                },
             )?;
             by_name.insert(service.name.clone(), client);
         }
