@@ -22,8 +22,8 @@
 //!      and serves with [`Server`] ([`ServerOptions::from_config`]: `worker_sum` handler
 //!      threads or executors, `coroutine_sum` in flight).
 //!    - `process` / `process_coroutine`: the master binds the listeners and runs a
-//!      [`Supervisor`] of `worker_sum` rpc worker processes sharing them (one accept queue;
-//!      a dead worker is replaced). Each rpc worker runs the init hook, then serves the
+//!      [`Supervisor`](svrkit_worker::Supervisor) of `worker_sum` rpc worker processes
+//!      sharing them (one accept queue; a dead worker is replaced). Each rpc worker runs the init hook, then serves the
 //!      inherited listeners on **one** thread of its own kind: `process` = thread mode with
 //!      one handler thread (plus its I/O thread), so each process runs one call at a time
 //!      as the seed's processes did; `process_coroutine` = coroutine mode on one executor
