@@ -4,9 +4,10 @@
 //!
 //! # What `App::main` does
 //!
-//! 1. [`svrkit_worker::init`] first, then branches on the process's [`Role`](svrkit_worker::Role): the process
-//!    the user started is the *master*; `process` / `process_coroutine` workers are the
-//!    same binary re-executed by the master with the same arguments.
+//! 1. [`svrkit_worker::init`] first, then branches on the process's
+//!    [`Role`](svrkit_worker::Role): the process the user started is the *master*;
+//!    `process` / `process_coroutine` workers are the same binary re-executed by the master
+//!    with the same arguments.
 //! 2. Master: parses `[-c CONF] [-d] [-h] [start|stop|restart|status]` (default config
 //!    `<name>_svr.conf`), loads and validates the [`ServerConfig`]. Usage and config errors
 //!    are printed as one line naming file, section and key, without a backtrace, and exit
@@ -23,18 +24,19 @@
 //!      threads or executors, `coroutine_sum` in flight).
 //!    - `process` / `process_coroutine`: the master binds the listeners and runs a
 //!      [`Supervisor`](svrkit_worker::Supervisor) of `worker_sum` rpc worker processes
-//!      sharing them (one accept queue; a dead worker is replaced). Each rpc worker runs the init hook, then serves the
-//!      inherited listeners on **one** thread of its own kind: `process` = thread mode with
-//!      one handler thread (plus its I/O thread), so each process runs one call at a time
-//!      as the seed's processes did; `process_coroutine` = coroutine mode on one executor
+//!      sharing them (one accept queue; a dead worker is replaced). Each rpc worker runs
+//!      the init hook, then serves the inherited listeners on **one** thread of its own
+//!      kind: `process` = thread mode with one handler thread (plus its I/O thread), so
+//!      each process runs one call at a time as the seed's processes did; `process_coroutine` = coroutine mode on one executor
 //!      thread with `coroutine_sum` calls in flight. Total handler concurrency is
 //!      `worker_sum` (process) or `worker_sum × coroutine_sum` (process_coroutine).
 //! 4. self_server groups (`simple` = one group named [`SIMPLE_GROUP`], `custom` = the
 //!    `[self_groupN]` groups) all run the one function given to [`App::self_worker`],
 //!    which dispatches on [`WorkerContext::group`]. `thread` workers are threads of the
-//!    master ([`SelfServer`](svrkit_worker::SelfServer)); `process` workers are supervised processes, each calling the
-//!    function once ([`svrkit_worker::run_self_process`]); `process_coroutine` workers
-//!    run `coroutine_sum` (default 1) tasks each ([`svrkit_worker::run_self_coroutines`]).
+//!    master ([`SelfServer`](svrkit_worker::SelfServer)); `process` workers are supervised
+//!    processes, each calling the function once ([`svrkit_worker::run_self_process`]);
+//!    `process_coroutine` workers run `coroutine_sum` (default 1) tasks each
+//!    ([`svrkit_worker::run_self_coroutines`]).
 //!    A worker that returns or panics is restarted with back-off.
 //! 5. `[registry] zk = ...`: once the listeners are bound, the master (the process that
 //!    lives as long as the listeners and forks no more) registers

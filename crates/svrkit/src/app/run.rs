@@ -453,8 +453,9 @@ mod tests {
             groups_of("[self_server]\nworker_type = process_coroutine\nworker_sum = 2\n"),
             vec![GroupSpec { name: SIMPLE_GROUP.into(), workers: 2, coroutines: 1 }]
         );
-        let custom = "dispatch_type = custom\ngroup_sum = 2\n[self_group0]\ngroup_name = a\n\
-                      worker_sum = 1\ncoroutine_sum = 5\n[self_group1]\ngroup_name = b\nworker_sum = 2\n";
+        let custom = "dispatch_type = custom\ngroup_sum = 2\n\
+                      [self_group0]\ngroup_name = a\nworker_sum = 1\ncoroutine_sum = 5\n\
+                      [self_group1]\ngroup_name = b\nworker_sum = 2\n";
         assert_eq!(
             groups_of(&format!("[self_server]\nworker_type = process_coroutine\n{custom}")),
             vec![
