@@ -27,9 +27,10 @@
 //!      sharing them (one accept queue; a dead worker is replaced). Each rpc worker runs
 //!      the init hook, then serves the inherited listeners on **one** thread of its own
 //!      kind: `process` = thread mode with one handler thread (plus its I/O thread), so
-//!      each process runs one call at a time as the seed's processes did; `process_coroutine` = coroutine mode on one executor
-//!      thread with `coroutine_sum` calls in flight. Total handler concurrency is
-//!      `worker_sum` (process) or `worker_sum × coroutine_sum` (process_coroutine).
+//!      each process runs one call at a time as the seed's processes did;
+//!      `process_coroutine` = coroutine mode on one executor thread with `coroutine_sum`
+//!      calls in flight. Total handler concurrency is `worker_sum` (process) or
+//!      `worker_sum × coroutine_sum` (process_coroutine).
 //! 4. self_server groups (`simple` = one group named [`SIMPLE_GROUP`], `custom` = the
 //!    `[self_groupN]` groups) all run the one function given to [`App::self_worker`],
 //!    which dispatches on [`WorkerContext::group`]. `thread` workers are threads of the
