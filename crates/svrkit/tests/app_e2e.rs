@@ -302,6 +302,30 @@ fn sigkilled_process_worker_is_replaced_and_calls_keep_succeeding() {
     assert_eq!(server.wait_exit(LONG).code(), Some(0));
 }
 
+#[test]
+fn process_mode_serves_a_unix_socket_too_and_removes_it() {
+    let dir = TempDir::new("unix");
+    let sock = dir.join("app_echo.sock");
+    // A stale socket file (nobody listening) is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    assert!(sock.exists());
+    let conf = rpc_conf(&dir, "process")
+        .replace("port = 0\n", &format!("port = 0\nunix_socket = {}\n", sock.display()));
+    let mut server = Server::start(&dir, &dir.conf(&conf), &[]);
+    let unix = svrkit::client::BlockingClient::new(
+        svrkit::config::ClientConfig::single(svrkit::client::Endpoint::unix(&sock)).with_retries(1),
+    )
+    .unwrap();
+    assert_eq!(unix.call::<String>("echo", &("over unix",)).unwrap(), "over unix");
+    let (pid, _): (u32, u32) = unix.call("whoami", &()).unwrap();
+    assert_ne!(pid, server.pid(), "an rpc worker answers on the inherited Unix listener");
+    let tcp = client(server.addr, 1, Duration::from_secs(5));
+    assert_eq!(tcp.call::<String>("echo", &("over tcp",)).unwrap(), "over tcp");
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(LONG).code(), Some(0));
+    assert!(!sock.exists(), "the master removes its socket file");
+}
+
 /// Kills a daemon's whole session on drop (it runs in its own session and group).
 struct DaemonGuard(Mutex<Vec<u32>>);
 
