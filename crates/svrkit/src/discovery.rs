@@ -233,7 +233,8 @@ struct Applied {
 impl DiscoveryClient {
     /// Adds discovery to `client`, which may have started from a static list: from now on
     /// its server set is `base` (the static list, possibly empty) merged with the providers
-    /// in `discovery.path`. Returns once the first listing is applied.
+    /// in `discovery.path`. Returns once the first listing is applied (or, for a sharding
+    /// table with a gap, refused: see [`apply_error`](Self::apply_error)).
     pub async fn attach(
         client: Client,
         base: Routing,
@@ -244,7 +245,12 @@ impl DiscoveryClient {
         let watcher = Watcher::watch_folder(&opts, &discovery.path).await?;
         let mut updates = watcher.subscribe();
         let state = Arc::new(Mutex::new(Applied::default()));
-        apply(&client, &base, &watcher.current(), &state, &discovery.path)?;
+        // A first list that cannot be applied (a sharding table with a gap while servers
+        // are still starting) is not fatal: the client starts from its static table and
+        // follows the next lists; `apply_error` says why.
+        if let Err(e) = apply(&client, &base, &watcher.current(), &state, &discovery.path) {
+            log::warn!("{}: {e}", discovery.path);
+        }
         let task = {
             let client = client.clone();
             let state = state.clone();

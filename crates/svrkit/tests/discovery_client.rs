@@ -132,6 +132,34 @@ fn sharding_table_is_built_from_registered_ranges_and_a_gap_keeps_the_last_table
     )
     .unwrap();
     let client = smol::block_on(discovery::connect(&config)).unwrap();
+    // A client started while only part of the table is registered is not refused: its
+    // calls fail until the table is complete.
+    let mut lonely = Backend::start("lonely");
+    lonely.register(&opts, "partial", shard(0, 1));
+    let partial_config = ClientConfig::from_str(
+        "partial_cli.conf",
+        &format!(
+            "[server]\nmode = sharding\nshardsum = 4\ndiscovery = zk\nzk = {}\n\
+             path = /svrkit/partial/providers\n",
+            zk.hosts()
+        ),
+    )
+    .unwrap();
+    let partial = smol::block_on(discovery::connect(&partial_config)).unwrap();
+    assert!(partial.apply_error().unwrap().contains("incomplete shard table"));
+    let err = smol::block_on(partial.call_with_shard::<String>(0, "whoami", &())).unwrap_err();
+    assert!(matches!(err, svrkit::client::ClientError::NoNodeAvailable { .. }), "{err:?}");
+    let mut rest = Backend::start("rest");
+    rest.register(&opts, "partial", shard(2, 3));
+    wait_for("the partial table completes", LIMIT, || {
+        partial.apply_error().is_none().then_some(())
+    });
+    assert_eq!(
+        smol::block_on(partial.call_with_shard::<String>(0, "whoami", &())).unwrap(),
+        "lonely"
+    );
+    drop((partial, lonely, rest));
+
     let owner =
         |id: u64| smol::block_on(client.call_with_shard::<String>(id, "whoami", &())).unwrap();
     assert_eq!(
