@@ -229,7 +229,7 @@ fn services_by_prefix_and_by_own_socket_and_typed_errors_when_no_backend_serves(
     let shared = dir.0.join("shared.sock");
     let own = dir.0.join("calc.sock");
     let config = proxy_config(&format!(
-        "[proxy]\nunix_socket = {}\ntimeout = 500ms\nretries = 2\n\
+        "[proxy]\nunix_socket = {}\nlisten = 127.0.0.1:0\ntimeout = 500ms\nretries = 2\n\
          [service0]\nname = calc\nservers = {}\nunix_socket = {}\n\
          [service1]\nname = echo\nzk = {}\n",
         shared.display(),
@@ -242,6 +242,10 @@ fn services_by_prefix_and_by_own_socket_and_typed_errors_when_no_backend_serves(
 
     let mut thin = Thin::connect(&shared);
     assert_eq!(thin.call::<String>("calc.whoami", &NO_PARAMS).unwrap(), "calc-1");
+    // The shared TCP listener routes the same way (a svrkit client as the thin client).
+    let tcp = proxy.local_addrs().into_iter().find(|a| matches!(a, Addr::Tcp(_))).unwrap();
+    let over_tcp = svrkit::client::Client::connect_to(svrkit::client::Endpoint::from(tcp));
+    assert_eq!(smol::block_on(over_tcp.call::<String>("calc.whoami", &())).unwrap(), "calc-1");
     // Two services and no default: a method needs its prefix.
     let err = thin.call::<String>("whoami", &NO_PARAMS).unwrap_err();
     assert_eq!(err.code, codes::NO_SUCH_METHOD);
