@@ -209,7 +209,7 @@ impl<'de> Deserializer<'de> {
             Head::Int(i) => visitor.visit_i64(i),
             Head::F32(x) => visitor.visit_f32(x),
             Head::F64(x) => visitor.visit_f64(x),
-            Head::Str(s) => match std::str::from_utf8(s) {
+            Head::Str(s) => match crate::utf8::from_utf8(s) {
                 Ok(s) => visitor.visit_borrowed_str(s),
                 Err(_) => visitor.visit_borrowed_bytes(s),
             },
@@ -343,14 +343,14 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
             self.last = self.pos;
             self.pos += 1;
             let s = self.take(usize::from(m & 0x1f))?;
-            return match std::str::from_utf8(s) {
+            return match crate::utf8::from_utf8(s) {
                 Ok(s) => visitor.visit_borrowed_str(s),
                 Err(_) => visitor.visit_borrowed_bytes(s),
             };
         }
         match self.head()? {
             // Strings may come as str or (pynvim, old peers) as bin: UTF-8 either way.
-            Head::Str(s) | Head::Bin(s) => match std::str::from_utf8(s) {
+            Head::Str(s) | Head::Bin(s) => match crate::utf8::from_utf8(s) {
                 Ok(s) => visitor.visit_borrowed_str(s),
                 Err(_) => visitor.visit_borrowed_bytes(s),
             },
@@ -438,7 +438,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
             }
             // "Variant" (or its index): a unit variant.
             _ => match self.head()? {
-                Head::Str(s) | Head::Bin(s) => match std::str::from_utf8(s) {
+                Head::Str(s) | Head::Bin(s) => match crate::utf8::from_utf8(s) {
                     Ok(s) => visitor.visit_enum(s.into_deserializer()),
                     Err(_) => {
                         Err(de::Error::invalid_type(de::Unexpected::Bytes(s), &"enum variant"))

@@ -187,7 +187,7 @@ fn parse(frame: &[u8], base: u64) -> Result<Message<'_>, MessageError> {
     let method = match method.as_bytes() {
         // Fast path: fixstr, what nearly every peer sends.
         [m @ 0xa0..=0xbf, text @ ..] if text.len() == usize::from(m & 0x1f) => {
-            std::str::from_utf8(text).map_err(|_| MessageError::BadMethod {
+            crate::utf8::from_utf8(text).map_err(|_| MessageError::BadMethod {
                 kind,
                 msgid,
                 offset: at(method_pos),

@@ -182,6 +182,7 @@ mod raw;
 mod rpc_error;
 mod scan;
 mod ser;
+mod utf8;
 
 pub use decode::{Decoded, Decoder, Message};
 pub use encode::{

@@ -98,7 +98,7 @@ impl<'a> RawValue<'a> {
 
     /// The text of a str, or of a bin holding valid UTF-8 (some peers send strings as bin).
     pub fn as_str(&self) -> Option<&'a str> {
-        std::str::from_utf8(self.blob(false)?).ok()
+        crate::utf8::from_utf8(self.blob(false)?).ok()
     }
 
     /// The payload of a str or bin.

@@ -1,0 +1,171 @@
+//! Per-phase cost harness for instruction counting: runs one phase of the seed-000 echomsg
+//! round trip `N` times, so `valgrind --tool=callgrind` (repeatable on a loaded machine)
+//! can count instructions per phase.
+//!
+//! ```text
+//! cargo build --release -p svrkit-codec --example phases
+//! for p in encode_req decode_req de_params de_params_ref encode_resp decode_resp \
+//!          de_result de_result_ref round_trip round_trip_ref; do
+//!   for n in 1000 11000; do
+//!     valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!       target/release/examples/phases $p $n 2>&1 | grep -o 'refs: *[0-9,]*'
+//!   done
+//! done
+//! ```
+//!
+//! Instructions per iteration = (refs at 11000 - refs at 1000) / 10000: start-up cost
+//! cancels out. `phases all` (no valgrind) prints wall-clock ns per phase instead.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use svrkit_codec::{encode_request, encode_response, Decoder, Message, RawValue};
+
+/// seeds/000's `echomsg`, owned (what generated code declares by default).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+struct Echomsg {
+    my_string: String,
+    vec_int: Vec<i64>,
+    dict_string: BTreeMap<i64, String>,
+}
+
+/// The same proto borrowing its strings from the buffer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+struct EchomsgRef<'a> {
+    my_string: &'a str,
+    vec_int: Vec<i64>,
+    #[serde(borrow)]
+    dict_string: BTreeMap<i64, &'a str>,
+}
+
+fn sample() -> Echomsg {
+    Echomsg {
+        my_string: "svrkit echo payload: 64 bytes of text to echo back and forth....".into(),
+        vec_int: vec![1, -2, 300, -40_000, 5_000_000, -600_000_000, 7_000_000_000, i64::MIN],
+        dict_string: (1..=4).map(|k| (k, format!("value {k}"))).collect(),
+    }
+}
+
+fn params<'a>(decoder: &mut Decoder, buf: &'a [u8]) -> (u32, RawValue<'a>) {
+    match decoder.decode(buf).ok().flatten().map(|d| d.message) {
+        Some(Ok(Message::Request { msgid, params, .. })) => (msgid, params),
+        other => panic!("not a request: {other:?}"),
+    }
+}
+
+fn result<'a>(decoder: &mut Decoder, buf: &'a [u8]) -> RawValue<'a> {
+    match decoder.decode(buf).ok().flatten().map(|d| d.message) {
+        Some(Ok(Message::Response { result, .. })) => result,
+        other => panic!("not a response: {other:?}"),
+    }
+}
+
+const PHASES: [&str; 10] = [
+    "encode_req",
+    "decode_req",
+    "de_params",
+    "de_params_ref",
+    "encode_resp",
+    "decode_resp",
+    "de_result",
+    "de_result_ref",
+    "round_trip",
+    "round_trip_ref",
+];
+
+fn run(phase: &str, n: u32) {
+    let msg = sample();
+    let mut decoder = Decoder::default();
+    let mut req = Vec::with_capacity(256);
+    let mut resp = Vec::with_capacity(256);
+    encode_request(&mut req, 1, "echo1", &[&msg]).unwrap();
+    encode_response(&mut resp, 1, &msg).unwrap();
+    let req_wire = req.clone();
+    let resp_wire = resp.clone();
+    match phase {
+        "encode_req" => (0..n).for_each(|i| {
+            req.clear();
+            encode_request(&mut req, black_box(i), "echo1", black_box(&[&msg])).unwrap();
+        }),
+        "decode_req" => (0..n).for_each(|_| {
+            black_box(params(&mut decoder, black_box(&req_wire)));
+        }),
+        "de_params" => {
+            let (_, p) = params(&mut decoder, &req_wire);
+            (0..n).for_each(|_| {
+                black_box(black_box(p).deserialize::<(Echomsg,)>().unwrap());
+            })
+        }
+        "de_params_ref" => {
+            let (_, p) = params(&mut decoder, &req_wire);
+            (0..n).for_each(|_| {
+                black_box(black_box(p).deserialize::<(EchomsgRef<'_>,)>().unwrap());
+            })
+        }
+        "encode_resp" => (0..n).for_each(|i| {
+            resp.clear();
+            encode_response(&mut resp, black_box(i), black_box(&msg)).unwrap();
+        }),
+        "decode_resp" => (0..n).for_each(|_| {
+            black_box(result(&mut decoder, black_box(&resp_wire)));
+        }),
+        "de_result" => {
+            let r = result(&mut decoder, &resp_wire);
+            (0..n).for_each(|_| {
+                black_box(black_box(r).deserialize::<Echomsg>().unwrap());
+            })
+        }
+        "de_result_ref" => {
+            let r = result(&mut decoder, &resp_wire);
+            (0..n).for_each(|_| {
+                black_box(black_box(r).deserialize::<EchomsgRef<'_>>().unwrap());
+            })
+        }
+        "round_trip" => (0..n).for_each(|i| {
+            req.clear();
+            encode_request(&mut req, black_box(i), "echo1", black_box(&[&msg])).unwrap();
+            let (msgid, p) = params(&mut decoder, black_box(&req));
+            let (got,): (Echomsg,) = p.deserialize().unwrap();
+            resp.clear();
+            encode_response(&mut resp, msgid, &got).unwrap();
+            let r = result(&mut decoder, black_box(&resp));
+            black_box(r.deserialize::<Echomsg>().unwrap());
+        }),
+        "round_trip_ref" => (0..n).for_each(|i| {
+            req.clear();
+            encode_request(&mut req, black_box(i), "echo1", black_box(&[&msg])).unwrap();
+            let (msgid, p) = params(&mut decoder, black_box(&req));
+            let (got,): (EchomsgRef<'_>,) = p.deserialize().unwrap();
+            resp.clear();
+            encode_response(&mut resp, msgid, &got).unwrap();
+            let r = result(&mut decoder, black_box(&resp));
+            black_box(r.deserialize::<EchomsgRef<'_>>().unwrap());
+        }),
+        other => panic!("unknown phase {other:?}; one of {PHASES:?} or all"),
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let phase = args.next().unwrap_or_else(|| "all".to_string());
+    let n: u32 = args.next().map_or(1_000_000, |s| s.parse().expect("iterations"));
+    if phase != "all" {
+        run(&phase, n);
+        return;
+    }
+    for p in PHASES {
+        // Best of 5 runs: the least disturbed by other load on the machine.
+        let best = (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                run(p, n);
+                start.elapsed().as_nanos() as f64 / f64::from(n)
+            })
+            .fold(f64::INFINITY, f64::min);
+        println!("{p:>15}: {best:7.1} ns");
+    }
+}
