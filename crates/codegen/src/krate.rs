@@ -262,6 +262,7 @@ pub(crate) fn generated_mod(service: &Service, header: &str) -> String {
     c.blank();
     c.line("pub mod client;");
     c.line("pub mod protos;");
+    c.line("pub mod samples;");
     c.line("pub mod self_server;");
     c.line("pub mod server;");
     c.line("pub mod service;");
@@ -454,24 +455,78 @@ fn sample_rust(ty: &Ty) -> String {
 
 /// `let NAME = <sample of ty>;`, a proto spelled out field by field.
 fn bind_sample(c: &mut Code, service: &Service, name: &str, ty: &Ty) {
+    let _ = service;
     match ty {
-        Ty::Proto(p) => match service.proto(p) {
-            Some(proto) if !proto.fields.is_empty() => {
-                let fields: Vec<String> = proto
-                    .fields
-                    .iter()
-                    .map(|f| format!("{}: {}", ident(&f.name), sample_rust(&f.ty)))
-                    .collect();
-                c.list(&format!("let {name} = {} {{ ", camel(p)), &fields, " };");
-            }
-            _ => {
-                c.line(format!("let {name} = {}::default();", camel(p)));
-            }
-        },
+        Ty::Proto(p) => {
+            c.line(format!("let {name} = samples::{}();", sample_fn(p)));
+        }
         other => {
             c.line(format!("let {name} = {};", sample_rust(other)));
         }
     }
+}
+
+/// The name of the sample function of proto `p` in `samples.rs`.
+fn sample_fn(p: &str) -> String {
+    let mut snake = String::new();
+    for (i, ch) in p.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 && !snake.ends_with('_') {
+                snake.push('_');
+            }
+            snake.push(ch.to_ascii_lowercase());
+        } else {
+            snake.push(ch);
+        }
+    }
+    ident(&snake)
+}
+
+/// `src/generated/samples.rs`: one sample value per proto, every field set (nested protos
+/// at their default), for the generated tests and yours: a test written against
+/// `samples::echomsg()` keeps compiling when the proto gains a field.
+pub(crate) fn samples_rs(service: &Service, header: &str) -> String {
+    let mut c = Code::new();
+    c.line(header);
+    c.line(format!(
+        "//! Sample values of the `{}` protos (every field set), for tests and examples.",
+        service.app
+    ));
+    c.blank();
+    let mut uses = Vec::new();
+    let tys: Vec<Ty> =
+        service.protos.iter().flat_map(|p| p.fields.iter().map(|f| f.ty.clone())).collect();
+    if tys.iter().any(crate::protos::uses_map) {
+        uses.push("use std::collections::BTreeMap;".to_string());
+    }
+    if crate::needs_value_module(service) && tys.iter().any(crate::protos::uses_bytes) {
+        uses.push("use super::value::Bytes;".to_string());
+    }
+    if tys.iter().any(crate::protos::uses_value) {
+        uses.push("use super::value::Value;".to_string());
+    }
+    let mut names: Vec<String> = service.protos.iter().map(|p| camel(&p.name)).collect();
+    names.sort();
+    uses.extend(svc::use_list("super::protos", &names));
+    c.use_groups(uses);
+    for proto in &service.protos {
+        c.blank();
+        let ty = camel(&proto.name);
+        c.doc(&format!("A `{}` with every field set.", proto.name));
+        c.open(format!("pub fn {}() -> {ty} {{", sample_fn(&proto.name)));
+        if proto.fields.is_empty() {
+            c.line(format!("{ty} {{}}"));
+        } else {
+            let fields: Vec<String> = proto
+                .fields
+                .iter()
+                .map(|f| format!("{}: {}", ident(&f.name), sample_rust(&f.ty)))
+                .collect();
+            c.list(&format!("{ty} {{ "), &fields, " }");
+        }
+        c.close("}");
+    }
+    c.finish()
 }
 
 /// Emit bindings for the sample arguments of `api`; returns the argument list.

@@ -165,6 +165,7 @@ fn render(service: &Service, opts: &Options) -> Output {
         gen("src/main.rs", krate::main_rs(service, opts, &header)),
         gen("src/generated/mod.rs", krate::generated_mod(service, &header)),
         gen("src/generated/protos.rs", protos::render(service, &header)),
+        gen("src/generated/samples.rs", krate::samples_rs(service, &header)),
         gen("src/generated/service.rs", service::render(service, &header)),
         gen("src/generated/client.rs", client::render(service, &header)),
         gen("src/generated/self_server.rs", self_server::render(service, &header)),
@@ -184,7 +185,7 @@ fn render(service: &Service, opts: &Options) -> Output {
             "{header}\n//! `Value` (any msgpack value) and `Bytes` (msgpack bin) for the `{app}` IDL's types.\n{}",
             value::VALUE_RS
         );
-        files.insert(8, gen("src/generated/value.rs", text));
+        files.insert(9, gen("src/generated/value.rs", text));
     }
     let within = format!("impl {} for Handlers", service::trait_name(service));
     let mut stubs: Vec<Stub> = service

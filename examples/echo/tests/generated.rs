@@ -20,19 +20,11 @@ fn start() -> (LocalServer<Handlers>, SocketAddr) {
 fn every_api_answers_the_blocking_client() {
     let (_server, addr) = start();
     let client = EchoBlockingClient::connect(addr);
-    let req = Echomsg {
-        my_string: "hello".to_string(),
-        vec_int: vec![7],
-        dict_string: BTreeMap::from([(7, "hello".to_string())]),
-    };
+    let req = samples::echomsg();
     client.echo1(&req).expect("echo1 answers");
     client.echo2().expect("echo2 answers");
     client.echo3().expect("echo3 answers");
-    let req = Echomsg {
-        my_string: "hello".to_string(),
-        vec_int: vec![7],
-        dict_string: BTreeMap::from([(7, "hello".to_string())]),
-    };
+    let req = samples::echomsg();
     client.echo4(&req).expect("echo4 answers");
 }
 
@@ -41,19 +33,11 @@ fn every_api_answers_the_async_client() {
     let (_server, addr) = start();
     let client = EchoClient::connect(addr);
     svrkit::block_on(async {
-        let req = Echomsg {
-            my_string: "hello".to_string(),
-            vec_int: vec![7],
-            dict_string: BTreeMap::from([(7, "hello".to_string())]),
-        };
+        let req = samples::echomsg();
         client.echo1(&req).await.expect("echo1 answers");
         client.echo2().await.expect("echo2 answers");
         client.echo3().await.expect("echo3 answers");
-        let req = Echomsg {
-            my_string: "hello".to_string(),
-            vec_int: vec![7],
-            dict_string: BTreeMap::from([(7, "hello".to_string())]),
-        };
+        let req = samples::echomsg();
         client.echo4(&req).await.expect("echo4 answers");
     });
 }
@@ -62,34 +46,18 @@ fn every_api_answers_the_async_client() {
 fn every_api_takes_notifications() {
     let (_server, addr) = start();
     let client = EchoBlockingClient::connect(addr);
-    let req = Echomsg {
-        my_string: "hello".to_string(),
-        vec_int: vec![7],
-        dict_string: BTreeMap::from([(7, "hello".to_string())]),
-    };
+    let req = samples::echomsg();
     client.echo1_notify(&req).expect("echo1 answers");
     client.echo2_notify().expect("echo2 answers");
     client.echo3_notify().expect("echo3 answers");
-    let req = Echomsg {
-        my_string: "hello".to_string(),
-        vec_int: vec![7],
-        dict_string: BTreeMap::from([(7, "hello".to_string())]),
-    };
+    let req = samples::echomsg();
     client.echo4_notify(&req).expect("echo4 answers");
     // The connection still serves calls after the notifications.
-    let req = Echomsg {
-        my_string: "hello".to_string(),
-        vec_int: vec![7],
-        dict_string: BTreeMap::from([(7, "hello".to_string())]),
-    };
+    let req = samples::echomsg();
     client.echo1(&req).expect("echo1 answers");
     client.echo2().expect("echo2 answers");
     client.echo3().expect("echo3 answers");
-    let req = Echomsg {
-        my_string: "hello".to_string(),
-        vec_int: vec![7],
-        dict_string: BTreeMap::from([(7, "hello".to_string())]),
-    };
+    let req = samples::echomsg();
     client.echo4(&req).expect("echo4 answers");
 }
 

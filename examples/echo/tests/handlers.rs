@@ -19,10 +19,6 @@ fn start() -> (LocalServer<Handlers>, SocketAddr) {
 fn handlers_answer_as_written() {
     let (_server, addr) = start();
     let client = EchoBlockingClient::connect(addr);
-    let sent = Echomsg {
-        my_string: "hello".to_string(),
-        vec_int: vec![7],
-        dict_string: BTreeMap::from([(7, "hello".to_string())]),
-    };
+    let sent = samples::echomsg();
     assert_eq!(client.echo1(&sent).expect("echo1 answers"), sent);
 }

@@ -20,7 +20,7 @@ fn start() -> (LocalServer<Handlers>, SocketAddr) {
 fn every_api_answers_the_blocking_client() {
     let (_server, addr) = start();
     let client = EchoBlockingClient::connect(addr);
-    let msg = Echomsg { value: "hello".to_string() };
+    let msg = samples::echomsg();
     client.echo(&msg).expect("echo answers");
 }
 
@@ -29,7 +29,7 @@ fn every_api_answers_the_async_client() {
     let (_server, addr) = start();
     let client = EchoClient::connect(addr);
     svrkit::block_on(async {
-        let msg = Echomsg { value: "hello".to_string() };
+        let msg = samples::echomsg();
         client.echo(&msg).await.expect("echo answers");
     });
 }
@@ -38,10 +38,10 @@ fn every_api_answers_the_async_client() {
 fn every_api_takes_notifications() {
     let (_server, addr) = start();
     let client = EchoBlockingClient::connect(addr);
-    let msg = Echomsg { value: "hello".to_string() };
+    let msg = samples::echomsg();
     client.echo_notify(&msg).expect("echo answers");
     // The connection still serves calls after the notifications.
-    let msg = Echomsg { value: "hello".to_string() };
+    let msg = samples::echomsg();
     client.echo(&msg).expect("echo answers");
 }
 

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod protos;
+pub mod samples;
 pub mod self_server;
 pub mod server;
 pub mod service;

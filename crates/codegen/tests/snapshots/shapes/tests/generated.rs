@@ -20,15 +20,9 @@ fn start() -> (LocalServer<Handlers>, SocketAddr) {
 fn every_api_answers_the_blocking_client() {
     let (_server, addr) = start();
     let client = ShapesBlockingClient::connect(addr);
-    let req = ItemRecord {
-        r#type: "hello".to_string(),
-        blob: Bytes::from(vec![1, 2, 3]),
-        flags: vec![true],
-        by_name: BTreeMap::from([("hello".to_string(), Point::default())]),
-        children: vec![ItemRecord::default()],
-    };
+    let req = samples::item_record();
     client.put(&req).expect("put answers");
-    let p = Point { x: 1.5, y: 1.5 };
+    let p = samples::point();
     client.r#move(&p, 1.5).expect("move answers");
     client.count("hello").expect("count answers");
     let key = Bytes::from(vec![1, 2, 3]);
@@ -41,15 +35,9 @@ fn every_api_answers_the_async_client() {
     let (_server, addr) = start();
     let client = ShapesClient::connect(addr);
     svrkit::block_on(async {
-        let req = ItemRecord {
-            r#type: "hello".to_string(),
-            blob: Bytes::from(vec![1, 2, 3]),
-            flags: vec![true],
-            by_name: BTreeMap::from([("hello".to_string(), Point::default())]),
-            children: vec![ItemRecord::default()],
-        };
+        let req = samples::item_record();
         client.put(&req).await.expect("put answers");
-        let p = Point { x: 1.5, y: 1.5 };
+        let p = samples::point();
         client.r#move(&p, 1.5).await.expect("move answers");
         client.count("hello").await.expect("count answers");
         let key = Bytes::from(vec![1, 2, 3]);
@@ -62,30 +50,18 @@ fn every_api_answers_the_async_client() {
 fn every_api_takes_notifications() {
     let (_server, addr) = start();
     let client = ShapesBlockingClient::connect(addr);
-    let req = ItemRecord {
-        r#type: "hello".to_string(),
-        blob: Bytes::from(vec![1, 2, 3]),
-        flags: vec![true],
-        by_name: BTreeMap::from([("hello".to_string(), Point::default())]),
-        children: vec![ItemRecord::default()],
-    };
+    let req = samples::item_record();
     client.put_notify(&req).expect("put answers");
-    let p = Point { x: 1.5, y: 1.5 };
+    let p = samples::point();
     client.r#move_notify(&p, 1.5).expect("move answers");
     client.count_notify("hello").expect("count answers");
     let key = Bytes::from(vec![1, 2, 3]);
     client.anything_notify(&key).expect("anything answers");
     client.reset_notify().expect("reset answers");
     // The connection still serves calls after the notifications.
-    let req = ItemRecord {
-        r#type: "hello".to_string(),
-        blob: Bytes::from(vec![1, 2, 3]),
-        flags: vec![true],
-        by_name: BTreeMap::from([("hello".to_string(), Point::default())]),
-        children: vec![ItemRecord::default()],
-    };
+    let req = samples::item_record();
     client.put(&req).expect("put answers");
-    let p = Point { x: 1.5, y: 1.5 };
+    let p = samples::point();
     client.r#move(&p, 1.5).expect("move answers");
     client.count("hello").expect("count answers");
     let key = Bytes::from(vec![1, 2, 3]);

@@ -19,15 +19,9 @@ fn start() -> (LocalServer<Handlers>, SocketAddr) {
 fn handlers_answer_as_written() {
     let (_server, addr) = start();
     let client = ShapesBlockingClient::connect(addr);
-    let req = ItemRecord {
-        r#type: "hello".to_string(),
-        blob: Bytes::from(vec![1, 2, 3]),
-        flags: vec![true],
-        by_name: BTreeMap::from([("hello".to_string(), Point::default())]),
-        children: vec![ItemRecord::default()],
-    };
+    let req = samples::item_record();
     client.put(&req).expect("put answers");
-    let p = Point { x: 1.5, y: 1.5 };
+    let p = samples::point();
     client.r#move(&p, 1.5).expect("move answers");
     client.count("hello").expect("count answers");
     let key = Bytes::from(vec![1, 2, 3]);
