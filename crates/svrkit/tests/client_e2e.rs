@@ -419,3 +419,26 @@ fn calls_from_a_multi_threaded_executor_share_the_connection() {
     assert_eq!(done, (0..200).collect::<Vec<_>>());
     assert_eq!(server.requests(), 200 * 20);
 }
+
+#[test]
+fn blocking_client_errors_timeouts_and_lost_connections() {
+    let server = TestServer::tcp("a");
+    let config = ClientConfig::single(server.endpoint()).with_timeout(Duration::from_millis(200));
+    let client = BlockingClient::new(config).unwrap();
+    let err = client.call::<()>("fail", &(3, "three")).unwrap_err();
+    assert_eq!(err.remote(), Some((3, "three")));
+    match client.call::<()>("silent", &()).unwrap_err() {
+        ClientError::Timeout { method, after, .. } => {
+            assert_eq!((method.as_str(), after), ("silent", Duration::from_millis(200)))
+        }
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    let err = client.call::<()>("drop", &()).unwrap_err();
+    assert!(matches!(err, ClientError::ConnectionLost { .. }), "{err:?}");
+    // A late reply to the timed-out call is ignored; the next calls reconnect and match.
+    for i in 0..20_u64 {
+        assert_eq!(client.call::<u64>("echo", &(i,)).unwrap(), i);
+    }
+    let err = client.call::<i64>("echo", &("text",)).unwrap_err();
+    assert!(matches!(err, ClientError::Decode { .. }), "{err:?}");
+}

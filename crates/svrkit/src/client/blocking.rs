@@ -5,15 +5,17 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Client, ClientError, Endpoint};
+use super::{Client, ClientError, Drive, Endpoint, RouteKey};
 use crate::config::{ClientConfig, Routing};
 
 /// A [`Client`] with blocking methods, for threads that are not async.
 ///
-/// Each call runs the async call to completion on the calling thread
-/// (`async_io::block_on`): the caller's thread writes the request and reads the reply
-/// itself, so there is no I/O thread to hand messages to and back. Calls from many threads
-/// share each server's one connection and are multiplexed on it. Do not call it from
+/// Each call runs on the calling thread: it writes the request and, when no other call is
+/// driving the connection, waits for the reply in `poll(2)` on the socket itself and reads
+/// it, so no other thread is woken on the way (no I/O thread to hand messages to and back,
+/// no reactor thread). Calls from many threads share each server's one connection and are
+/// multiplexed on it; a call that finds the connection driven by another waits as a
+/// future does (`async_io::block_on`). Do not call it from
 /// inside an async task: it blocks that executor thread until the reply (use [`Client`]).
 #[derive(Clone, Debug)]
 pub struct BlockingClient {
@@ -72,7 +74,8 @@ impl BlockingClient {
         method: &str,
         params: &(impl Serialize + ?Sized),
     ) -> Result<R, ClientError> {
-        async_io::block_on(self.client.call(method, params))
+        let route = self.client.default_route();
+        async_io::block_on(self.client.call_routed(route, method, params, Drive::Blocking))
     }
 
     /// See [`Client::call_with_key`].
@@ -82,7 +85,8 @@ impl BlockingClient {
         method: &str,
         params: &(impl Serialize + ?Sized),
     ) -> Result<R, ClientError> {
-        async_io::block_on(self.client.call_with_key(key, method, params))
+        let route = RouteKey::Key(key.as_ref());
+        async_io::block_on(self.client.call_routed(route, method, params, Drive::Blocking))
     }
 
     /// See [`Client::call_with_shard`].
@@ -92,7 +96,8 @@ impl BlockingClient {
         method: &str,
         params: &(impl Serialize + ?Sized),
     ) -> Result<R, ClientError> {
-        async_io::block_on(self.client.call_with_shard(id, method, params))
+        let route = RouteKey::Shard(id);
+        async_io::block_on(self.client.call_routed(route, method, params, Drive::Blocking))
     }
 
     /// See [`Client::notify`].

@@ -28,10 +28,11 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_io::Timer;
 use serde::Serialize;
@@ -155,8 +156,13 @@ impl Connection {
         if st.broken.is_some() {
             return false;
         }
-        if st.pending.is_empty() && st.driver.is_none() {
-            if let Err(e) = st.read_available(&mut Context::from_waker(Waker::noop())) {
+        // Only read when there is something (EOF included): a read that would block
+        // registers the socket with the reactor, which an idle check has no use for.
+        if st.pending.is_empty()
+            && st.driver.is_none()
+            && wait_fd(&st.stream, false, Some(Duration::ZERO)).is_ok_and(|r| r.readable)
+        {
+            if let Err(e) = st.read_once() {
                 st.fail(e);
                 return false;
             }
@@ -164,18 +170,16 @@ impl Connection {
         true
     }
 
-    /// Queues a request; the returned future waits for its response.
-    pub(crate) fn call<P: Serialize + ?Sized>(
-        self: &Arc<Self>,
+    /// Encodes a request into the write buffer and gives it a slot; returns its msgid and
+    /// the stream offset at which it will have been written.
+    fn queue_request<P: Serialize + ?Sized>(
+        st: &mut State,
         method: &str,
         params: &P,
-        timeout: Duration,
-    ) -> Result<Call, StartError> {
-        let mut st = lock(&self.state);
+    ) -> Result<(u32, u64), StartError> {
         if let Some(reason) = &st.broken {
             return Err(StartError::Lost(reason.clone()));
         }
-        let st = &mut *st;
         let msgid = alloc_msgid(&mut st.next_msgid, &st.pending);
         match svrkit_codec::encode_request(&mut st.wbuf, msgid, method, params) {
             Ok(()) => {}
@@ -185,7 +189,89 @@ impl Connection {
             Err(e) => return Err(StartError::Encode(e)),
         }
         st.pending.insert(msgid, Slot::default());
-        let sent_at = st.written + (st.wbuf.len() - st.wpos) as u64;
+        Ok((msgid, st.written + (st.wbuf.len() - st.wpos) as u64))
+    }
+
+    /// A call for a thread that may block: if no other call drives the connection, this
+    /// thread does, with blocking `poll(2)` waits instead of the reactor, so nothing wakes
+    /// it from another thread. `Ok(None)`: another call drives it; use [`Connection::call`].
+    /// The responses of other calls that arrive meanwhile are dispatched as usual.
+    pub(crate) fn call_blocking<P: Serialize + ?Sized>(
+        self: &Arc<Self>,
+        method: &str,
+        params: &P,
+        timeout: Duration,
+    ) -> Result<Option<Result<Vec<u8>, CallError>>, StartError> {
+        let deadline = Instant::now() + timeout;
+        let (msgid, sent_at, stream) = {
+            let mut st = lock(&self.state);
+            if st.driver.is_some() {
+                return Ok(None);
+            }
+            let (msgid, sent_at) = Connection::queue_request(&mut st, method, params)?;
+            st.driver = Some(u64::from(msgid));
+            st.driver_waker = None;
+            (msgid, sent_at, st.stream.clone())
+        };
+        let mut call = BlockingCall { conn: self, msgid, done: false };
+        let noop = &mut Context::from_waker(Waker::noop());
+        loop {
+            let wants_write = {
+                let mut st = lock(&self.state);
+                if let Err(e) = st.flush(noop) {
+                    st.fail(e);
+                }
+                if let Some(outcome) = st.pending.get_mut(&msgid).and_then(|s| s.outcome.take()) {
+                    call.finish(&mut st);
+                    return Ok(Some(outcome.map_err(CallError::Remote)));
+                }
+                if let Some(reason) = &st.broken {
+                    let reason = reason.clone();
+                    call.finish(&mut st);
+                    return Ok(Some(Err(CallError::Lost(reason))));
+                }
+                st.unflushed()
+            };
+            let now = Instant::now();
+            let ready = if now >= deadline {
+                None
+            } else {
+                match wait_fd(&stream, wants_write, Some(deadline - now)) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        let mut st = lock(&self.state);
+                        st.fail(format!("poll: {e}"));
+                        continue;
+                    }
+                }
+            };
+            let mut st = lock(&self.state);
+            match ready {
+                Some(r) if r.readable => {
+                    if let Err(e) = st.read_once() {
+                        st.fail(e);
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    call.finish(&mut st);
+                    if st.write_blocked && st.written < sent_at {
+                        st.fail(format!("the server has not read the request in {timeout:?}"));
+                    }
+                    return Ok(Some(Err(CallError::Timeout { msgid })));
+                }
+            }
+        }
+    }
+
+    /// Queues a request; the returned future waits for its response.
+    pub(crate) fn call<P: Serialize + ?Sized>(
+        self: &Arc<Self>,
+        method: &str,
+        params: &P,
+        timeout: Duration,
+    ) -> Result<Call, StartError> {
+        let (msgid, sent_at) = Connection::queue_request(&mut lock(&self.state), method, params)?;
         Ok(Call {
             conn: Arc::clone(self),
             msgid,
@@ -305,6 +391,16 @@ impl State {
         Ok(())
     }
 
+    /// One non-blocking read (the socket is known to be readable), then dispatch.
+    fn read_once(&mut self) -> Result<(), String> {
+        match self.reader.poll_fill(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(0)) => Err("closed by the server".to_string()),
+            Poll::Ready(Ok(_)) => self.dispatch(),
+            Poll::Ready(Err(e)) => Err(e.to_string()),
+            Poll::Pending => Ok(()),
+        }
+    }
+
     /// Hands every complete message in the read buffer to its call.
     fn dispatch(&mut self) -> Result<(), String> {
         let State { reader, pending, .. } = self;
@@ -372,6 +468,62 @@ impl State {
             self.driver_waker = Some(waker.clone());
         }
     }
+}
+
+/// The driver role of a blocking call, given back however the call ends.
+struct BlockingCall<'c> {
+    conn: &'c Connection,
+    msgid: u32,
+    done: bool,
+}
+
+impl BlockingCall<'_> {
+    fn finish(&mut self, st: &mut State) {
+        st.pending.remove(&self.msgid);
+        st.release_driver(u64::from(self.msgid));
+        self.done = true;
+    }
+}
+
+impl Drop for BlockingCall<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let conn = self.conn;
+            self.finish(&mut lock(&conn.state));
+        }
+    }
+}
+
+/// What `poll(2)` found.
+struct Ready {
+    readable: bool,
+}
+
+/// Waits (blocking the thread) until the socket is readable, or writable when
+/// `wants_write`, or `timeout` passes. Errors and hang-ups count as readable: the read
+/// that follows reports them.
+fn wait_fd(stream: &Stream, wants_write: bool, timeout: Option<Duration>) -> io::Result<Ready> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let fd = match stream {
+        Stream::Tcp(s) => s.as_fd(),
+        Stream::Unix(s) => s.as_fd(),
+    };
+    let mut events = PollFlags::IN;
+    if wants_write {
+        events |= PollFlags::OUT;
+    }
+    let mut fds = [PollFd::new(&fd, events)];
+    let timeout =
+        timeout.map(|t| Timespec::try_from(t).unwrap_or(Timespec { tv_sec: i64::MAX, tv_nsec: 0 }));
+    loop {
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let revents = fds[0].revents();
+    Ok(Ready { readable: revents.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) })
 }
 
 /// A request in flight; resolves to the raw msgpack bytes of its result.

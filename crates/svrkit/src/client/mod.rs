@@ -97,7 +97,8 @@ use svrkit_codec::RawValue;
 
 use crate::config::{ClientConfig, Routing};
 use conn::{CallError, StartError};
-use route::{Node, RouteKey, Topology};
+pub(crate) use route::RouteKey;
+use route::{Node, Topology};
 
 /// A routing msgpack-rpc client. Cheap to clone; clones share connections and routing
 /// state but each has its own default route key (see [`Client::set_key`]).
@@ -112,6 +113,16 @@ enum DefaultRoute {
     Any,
     Key(Arc<[u8]>),
     Shard(u64),
+}
+
+/// How a call waits for its reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Drive {
+    /// As a future, woken by the reactor.
+    Async,
+    /// By blocking the calling thread in `poll(2)` on the socket when it can (the
+    /// blocking client, inside its own `block_on`).
+    Blocking,
 }
 
 /// State shared by the clones of a client and its prober thread.
@@ -227,7 +238,7 @@ impl Client {
         method: &str,
         params: &(impl Serialize + ?Sized),
     ) -> Result<R, ClientError> {
-        self.call_routed(self.default_route(), method, params).await
+        self.call_routed(self.default_route(), method, params, Drive::Async).await
     }
 
     /// [`Client::call`] routed by `key` on the hash ring.
@@ -237,7 +248,7 @@ impl Client {
         method: &str,
         params: &(impl Serialize + ?Sized),
     ) -> Result<R, ClientError> {
-        self.call_routed(RouteKey::Key(key.as_ref()), method, params).await
+        self.call_routed(RouteKey::Key(key.as_ref()), method, params, Drive::Async).await
     }
 
     /// [`Client::call`] routed to shard `id % shardsum`.
@@ -247,7 +258,7 @@ impl Client {
         method: &str,
         params: &(impl Serialize + ?Sized),
     ) -> Result<R, ClientError> {
-        self.call_routed(RouteKey::Shard(id), method, params).await
+        self.call_routed(RouteKey::Shard(id), method, params, Drive::Async).await
     }
 
     /// [`Client::call`] returning the result's raw msgpack bytes (one value), for
@@ -258,7 +269,7 @@ impl Client {
         params: &(impl Serialize + ?Sized),
     ) -> Result<Vec<u8>, ClientError> {
         let route = self.default_route();
-        self.call_routed_raw(route, method, params).await.map(|(bytes, _)| bytes)
+        self.call_routed_raw(route, method, params, Drive::Async).await.map(|(bytes, _)| bytes)
     }
 
     /// Sends `method` as a notification (no response, so no remote error either). It
@@ -294,7 +305,7 @@ impl Client {
         self.shared.topology().is_sharding()
     }
 
-    fn default_route(&self) -> RouteKey<'_> {
+    pub(crate) fn default_route(&self) -> RouteKey<'_> {
         match &self.route {
             DefaultRoute::Any => RouteKey::Any,
             DefaultRoute::Key(key) => RouteKey::Key(key),
@@ -302,13 +313,14 @@ impl Client {
         }
     }
 
-    async fn call_routed<R: DeserializeOwned>(
+    pub(crate) async fn call_routed<R: DeserializeOwned>(
         &self,
         route: RouteKey<'_>,
         method: &str,
         params: &(impl Serialize + ?Sized),
+        drive: Drive,
     ) -> Result<R, ClientError> {
-        let (bytes, peer) = self.call_routed_raw(route, method, params).await?;
+        let (bytes, peer) = self.call_routed_raw(route, method, params, drive).await?;
         RawValue::from_slice(&bytes).and_then(|raw| raw.deserialize::<R>()).map_err(|source| {
             ClientError::Decode { method: method.to_string(), peer: peer.to_string(), source }
         })
@@ -320,6 +332,7 @@ impl Client {
         route: RouteKey<'_>,
         method: &str,
         params: &(impl Serialize + ?Sized),
+        drive: Drive,
     ) -> Result<(Vec<u8>, Arc<str>), ClientError> {
         let topology = self.shared.topology();
         let mut tried: Vec<usize> = Vec::new();
@@ -329,7 +342,7 @@ impl Client {
                 break;
             };
             let node = &topology.nodes[index];
-            match self.attempt(node, method, params).await {
+            match self.attempt(node, method, params, drive).await {
                 Ok(bytes) => {
                     // An answer proves the server is up, whatever the prober last saw.
                     if node.is_ejected() && node.readmit() {
@@ -357,11 +370,20 @@ impl Client {
         node: &Node,
         method: &str,
         params: &(impl Serialize + ?Sized),
+        drive: Drive,
     ) -> Result<Vec<u8>, ClientError> {
         let timeout = self.shared.timeout;
         let start = Instant::now();
         let conn = node.connection(timeout).await?;
         let remaining = timeout.saturating_sub(start.elapsed()).max(Duration::from_millis(1));
+        if drive == Drive::Blocking {
+            let done = conn
+                .call_blocking(method, params, remaining)
+                .map_err(|e| start_error(e, method, &node.name))?;
+            if let Some(outcome) = done {
+                return outcome.map_err(|e| call_error(e, method, &node.name, timeout));
+            }
+        }
         let call =
             conn.call(method, params, remaining).map_err(|e| start_error(e, method, &node.name))?;
         call.await.map_err(|e| call_error(e, method, &node.name, timeout))
