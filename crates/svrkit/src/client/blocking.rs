@@ -22,6 +22,13 @@ pub struct BlockingClient {
     client: Client,
 }
 
+/// A blocking view of an async client (same connections, routing and route key).
+impl From<Client> for BlockingClient {
+    fn from(client: Client) -> BlockingClient {
+        BlockingClient { client }
+    }
+}
+
 impl BlockingClient {
     /// A client for `config`'s servers. Nothing connects until the first call.
     pub fn new(config: ClientConfig) -> Result<BlockingClient, ClientError> {

@@ -13,9 +13,11 @@
 //! connection themselves (see `conn.rs`): requests made in the same executor tick go out in
 //! one `write`, and one waiting call reads and dispatches the responses of all the others.
 //! With one call in flight no wake-up crosses threads, which on a two-core machine is most
-//! of a round trip's cost. It works on any executor, and [`BlockingClient`] simply
-//! `block_on`s the same futures on the calling thread. A call future that is created but
-//! not polled holds no lock; drop futures you no longer poll.
+//! of a round trip's cost. It works on any executor. [`BlockingClient`] goes one step
+//! further: its calling thread waits for the reply in `poll(2)` on the socket, so neither
+//! the reactor nor its thread is involved (a per-call `block_on` of the async call would
+//! hand every reply over from the async-io thread: about 2.5x slower here). A call future
+//! that is created but not polled holds no lock; drop futures you no longer poll.
 //!
 //! # Failure and failover
 //!
