@@ -404,21 +404,91 @@ fn drive(dur: Duration, only: Option<&str>) -> Res<()> {
         }
         let srv = ServerProc::start(kind, workers)?;
         let proto = if kind == "raw" { Proto::Raw(req_len) } else { Proto::Rpc };
-        let fmt = |s: Stats| match s.mean_p99() {
-            Some((m, p)) => format!("{:>8} {:>5.0}/{:<5.0}us", human(s.rate()), m, p),
-            None => format!("{:>8}", human(s.rate())),
+        let pid = srv.child.id();
+        let mut cpu = Vec::new();
+        let mut cell = |run: &dyn Fn() -> Res<Stats>| -> Res<String> {
+            let c0 = cpu_ns(pid);
+            let s = run()?;
+            cpu.push((cpu_ns(pid) - c0) as f64 / s.n.max(1) as f64);
+            Ok(match s.mean_p99() {
+                Some((m, p)) => format!("{:>8} {:>5.0}/{:<5.0}us", human(s.rate()), m, p),
+                None => format!("{:>8}", human(s.rate())),
+            })
         };
-        let a = fmt(pipelined(srv.addr, proto, 1, dur)?);
-        let b = fmt(pipelined(srv.addr, proto, 128, dur)?);
-        let c = fmt(many_conns(srv.addr, proto, 32, dur)?);
-        let d = if kind == "raw" {
-            "—".to_string()
-        } else {
-            human(notifications(srv.addr, dur)?.rate())
-        };
+        let a = cell(&|| pipelined(srv.addr, proto, 1, dur))?;
+        let b = cell(&|| pipelined(srv.addr, proto, 128, dur))?;
+        let c = cell(&|| many_conns(srv.addr, proto, 32, dur))?;
+        let d =
+            if kind == "raw" { "—".to_string() } else { cell(&|| notifications(srv.addr, dur))? };
         println!("{label:<24} {a:>22} {b:>22} {c:>22} {d:>14}");
+        let cpu_row: Vec<String> = cpu.iter().map(|ns| format!("{ns:.0} ns")).collect();
+        println!(
+            "{:<24} {:>22} {:>22} {:>22} {:>14}",
+            "  server CPU per msg",
+            cpu_row[0],
+            cpu_row[1],
+            cpu_row[2],
+            cpu_row.get(3).map_or("—", String::as_str)
+        );
     }
     println!("(cells: req/s, then mean/p99 latency in microseconds)");
+    if only.is_none() {
+        idle_memory(10_000)?;
+    }
+    Ok(())
+}
+
+/// CPU time (user + system) of process `pid` so far, exited threads included, in
+/// nanoseconds (from /proc/PID/stat, 10 ms resolution).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
+    // Fields after the ")" that closes the command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| f.get(n - 3).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    (field(14) + field(15)) * 10_000_000
+}
+
+fn rss_kib(pid: u32) -> Res<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or("no VmRSS")?;
+    Ok(line.split_whitespace().nth(1).ok_or("bad VmRSS")?.parse()?)
+}
+
+/// Hold `n` connections, each having made one call, and report the server's memory per
+/// connection.
+fn idle_memory(n: usize) -> Res<()> {
+    let srv = ServerProc::start("coroutine", 1)?;
+    let pid = srv.child.id();
+    let mut warm = Conn::new(srv.addr, Proto::Rpc)?;
+    let mut req = Vec::new();
+    codec::encode_request(&mut req, 1, "echo1", &(sample(),))?;
+    let mut ids = Vec::new();
+    warm.s.write_all(&req)?;
+    warm.read_replies(&mut ids)?;
+    let before = rss_kib(pid)?;
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut c = Conn::new(srv.addr, Proto::Rpc)?;
+        c.buf = Vec::new();
+        c.s.write_all(&req)?;
+        conns.push(c);
+    }
+    for c in &mut conns {
+        c.read_replies(&mut ids)?;
+    }
+    let after = rss_kib(pid)?;
+    // The calls above prove every connection is served; one more round proves they all
+    // still are.
+    for c in conns.iter_mut().step_by(97) {
+        c.s.write_all(&req)?;
+        c.read_replies(&mut ids)?;
+    }
+    println!(
+        "{n} idle connections held (each made a call): server RSS +{} KiB = {:.1} KiB per connection",
+        after.saturating_sub(before),
+        after.saturating_sub(before) as f64 / n as f64
+    );
     Ok(())
 }
 

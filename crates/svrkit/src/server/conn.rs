@@ -74,8 +74,8 @@ pub(crate) struct ConnCtx {
 pub(crate) struct Call {
     fut: BoxFuture<()>,
     method: Arc<str>,
-    msgid: Option<u32>,
-    writer: BatchWriter,
+    /// Where to answer a panic: the request's msgid and writer (`None`: notification).
+    to: Option<(u32, BatchWriter)>,
     _permit: Permit,
 }
 
@@ -89,12 +89,12 @@ impl Future for Call {
             Err(payload) => {
                 let what = panic_message(&*payload);
                 log::error!("handler {} panicked: {what}", this.method);
-                if let Some(id) = this.msgid {
+                if let Some((id, writer)) = &this.to {
                     let e = RpcError::new(
                         codes::INTERNAL,
                         format!("{}: handler panicked: {what}", this.method),
                     );
-                    this.writer.write_with(|buf| encode_error(buf, id, &e));
+                    writer.write_with(|buf| encode_error(buf, *id, &e));
                 }
                 Poll::Ready(())
             }
@@ -291,7 +291,7 @@ fn call(
     writer: &BatchWriter,
     permit: Permit,
 ) -> Call {
-    Call { fut, method, msgid, writer: writer.clone(), _permit: permit }
+    Call { fut, method, to: msgid.map(|id| (id, writer.clone())), _permit: permit }
 }
 
 async fn run(ctx: &ConnCtx, mut call: Call) {

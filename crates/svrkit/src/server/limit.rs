@@ -77,7 +77,6 @@ impl Limiter {
         futures_lite::future::poll_fn(|cx| self.poll_acquire(cx)).await
     }
 
-    #[cfg(test)]
     pub(crate) fn used(&self) -> usize {
         self.inner.used.load(Ordering::Acquire)
     }

@@ -419,6 +419,7 @@ impl IoWorker {
         }
         let index = self.index;
         let drain = self.drain_timeout;
+        let limiter = ctx.limiter.clone();
         async_io::block_on(ex.run(async {
             loop {
                 let next = futures_lite::future::or(async { conns.recv().await.ok() }, async {
@@ -437,7 +438,9 @@ impl IoWorker {
             }
             drop(conns);
             let deadline = Instant::now() + drain;
-            while live.get() > 0 && Instant::now() < deadline {
+            // Connections finish once their calls are answered; notification handlers hold
+            // only a permit, so wait for those too.
+            while (live.get() > 0 || limiter.used() > 0) && Instant::now() < deadline {
                 Timer::after(Duration::from_millis(2)).await;
             }
             if live.get() > 0 {

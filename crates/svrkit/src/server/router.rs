@@ -5,6 +5,7 @@ use std::any::type_name;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -94,8 +95,8 @@ fn short_type_name(full: &str) -> String {
 /// Where a handler's outcome goes: the connection's batching writer, under the request's
 /// msgid (notifications have none, and their outcome is only logged when it is an error).
 pub struct Reply {
-    pub(crate) writer: BatchWriter,
-    pub(crate) msgid: Option<u32>,
+    /// The request's msgid and the connection's writer; `None` for a notification.
+    pub(crate) to: Option<(u32, BatchWriter)>,
     pub(crate) method: Arc<str>,
     /// Write the reply to the socket from the handler's thread.
     pub(crate) direct: bool,
@@ -103,14 +104,14 @@ pub struct Reply {
 
 impl fmt::Debug for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reply").field("msgid", &self.msgid).field("method", &self.method).finish()
+        f.debug_struct("Reply").field("msgid", &self.msgid()).field("method", &self.method).finish()
     }
 }
 
 impl Reply {
     /// The request id (`None` for a notification).
     pub fn msgid(&self) -> Option<u32> {
-        self.msgid
+        self.to.as_ref().map(|t| t.0)
     }
 
     /// The method called.
@@ -120,14 +121,14 @@ impl Reply {
 
     /// Send a typed result or an error.
     pub fn send<R: Serialize + ?Sized>(self, outcome: Result<&R, RpcError>) {
-        let Some(msgid) = self.msgid else {
+        let Some((msgid, writer)) = &self.to else {
             if let Err(e) = outcome {
                 log::warn!("notification {}: {e}", self.method);
             }
             return;
         };
-        let method = &self.method;
-        self.writer.write_with(|buf| match outcome {
+        let (msgid, method) = (*msgid, &self.method);
+        writer.write_with(|buf| match outcome {
             Ok(v) => {
                 if let Err(e) = encode_response(buf, msgid, v) {
                     log::error!("{method}: cannot encode the result: {e}");
@@ -141,7 +142,7 @@ impl Reply {
             Err(e) => encode_error(buf, msgid, &e),
         });
         if self.direct && super::conn::reply_directly() {
-            self.writer.flush_now();
+            writer.flush_now();
         }
     }
 
@@ -156,24 +157,43 @@ impl Reply {
                 )
             })
         });
-        let Some(msgid) = self.msgid else {
+        let Some((msgid, writer)) = &self.to else {
             if let Err(e) = outcome {
                 log::warn!("notification {}: {e}", self.method);
             }
             return;
         };
-        self.writer.write_with(|buf| match outcome {
+        let msgid = *msgid;
+        writer.write_with(|buf| match outcome {
             Ok(v) => encode_response_raw(buf, msgid, v),
             Err(e) => encode_error(buf, msgid, &e),
         });
         if self.direct && super::conn::reply_directly() {
-            self.writer.flush_now();
+            writer.flush_now();
         }
     }
 
     /// Answer with an error.
     pub fn error(self, e: RpcError) {
         self.send::<()>(Err(e));
+    }
+}
+
+/// FNV-1a: method names are short and chosen by the service, not by peers' hash-flooding
+/// (a peer only picks which name to look up), so a fast hash is fine here.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+        self.0 = h;
     }
 }
 
@@ -201,7 +221,7 @@ pub(crate) struct Route {
 /// ```
 #[derive(Clone, Default)]
 pub struct Router {
-    routes: HashMap<Box<str>, Route>,
+    routes: HashMap<Box<str>, Route, BuildHasherDefault<Fnv>>,
     fallback: Option<Arc<FallbackFn>>,
 }
 
@@ -346,7 +366,8 @@ impl Router {
         direct: bool,
     ) -> Option<(Arc<str>, BoxFuture<()>)> {
         if let Some(route) = self.routes.get(method) {
-            let reply = Reply { writer: writer.clone(), msgid, method: route.name.clone(), direct };
+            let to = msgid.map(|id| (id, writer.clone()));
+            let reply = Reply { to, method: route.name.clone(), direct };
             return match (route.f)(params, reply) {
                 Ok(fut) => Some((route.name.clone(), fut)),
                 Err((reply, e)) => {
@@ -357,7 +378,8 @@ impl Router {
         }
         if let Some(fallback) = &self.fallback {
             let name: Arc<str> = method.into();
-            let reply = Reply { writer: writer.clone(), msgid, method: name.clone(), direct };
+            let to = msgid.map(|id| (id, writer.clone()));
+            let reply = Reply { to, method: name.clone(), direct };
             return Some((name, fallback(method, params, reply)));
         }
         let e = RpcError::new(codes::NO_SUCH_METHOD, format!("no such method: {method}"));
