@@ -346,3 +346,19 @@ fn graceful_stop_answers_every_call_in_flight() {
         assert!(std::net::TcpStream::connect(sa).is_err());
     }
 }
+
+#[test]
+fn graceful_stop_lets_notification_handlers_finish() {
+    for mode in [Mode::Coroutine, Mode::Thread] {
+        let state = State::new();
+        let s = start(router(state.clone()), options(mode, 2), &[tcp0()]);
+        let mut c = RawClient::connect(&s.local_addrs()[0]);
+        for _ in 0..3 {
+            c.notify("slow_bump", &(5,));
+        }
+        // A call after the notifications proves they were read before the stop.
+        assert_eq!(c.call("add", &(1, 1)).value::<i64>(), 2);
+        s.stop().unwrap();
+        assert_eq!(state.count.load(std::sync::atomic::Ordering::SeqCst), 15, "{mode:?}");
+    }
+}

@@ -173,6 +173,7 @@ impl State {
 /// notifications), count, block (blocking sleep for thread mode).
 pub fn router(state: Arc<State>) -> Router {
     let (s1, s2, s3, s4) = (state.clone(), state.clone(), state.clone(), state.clone());
+    let s5 = state.clone();
     Router::new()
         .route("echo1", |(m,): (Echomsg,)| async move { Ok::<_, RpcError>(m) })
         .route("echo2", |(): ()| async { Ok::<_, RpcError>(sample()) })
@@ -208,6 +209,14 @@ pub fn router(state: Arc<State>) -> Router {
         .route("bump", move |(n,): (i64,)| {
             s3.count.fetch_add(n, Ordering::SeqCst);
             async { Ok::<_, RpcError>(()) }
+        })
+        .route("slow_bump", move |(n,): (i64,)| {
+            let st = s5.clone();
+            async move {
+                async_io::Timer::after(Duration::from_millis(200)).await;
+                st.count.fetch_add(n, Ordering::SeqCst);
+                Ok::<_, RpcError>(())
+            }
         })
         .route("count", move |(): ()| {
             let n = s4.count.load(Ordering::SeqCst);
