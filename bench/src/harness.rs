@@ -108,6 +108,7 @@ pub(crate) fn run(f: &Flags) -> Result<(), String> {
         placements.retain(|p| *p != Placement::Pinned);
     }
 
+    let load_before = loadavg();
     let micro = micro::run(if quick { 0.6 } else { 2.0 });
     let mut rows = Vec::new();
     for &placement in &placements {
@@ -125,7 +126,14 @@ pub(crate) fn run(f: &Flags) -> Result<(), String> {
     ratios(&mut rows);
     let bars = bars(&rows, &micro);
 
+    let load_after = loadavg();
     print_table(&rows, &settings);
+    println!(
+        "load average (1 min) before / after: {} / {} on {} cpus (other work on the machine skews every row)",
+        load_before.as_deref().unwrap_or("?"),
+        load_after.as_deref().unwrap_or("?"),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     println!();
     micro::print(&micro);
     println!();
@@ -141,6 +149,8 @@ pub(crate) fn run(f: &Flags) -> Result<(), String> {
         "secs": settings.secs,
         "reps": settings.reps,
         "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
         "rows": rows,
         "micro": micro,
         "bars": bars,
@@ -152,6 +162,12 @@ pub(crate) fn run(f: &Flags) -> Result<(), String> {
     }
     println!("\nwritten: {}", out.join(format!("{stamp}.json")).display());
     Ok(())
+}
+
+/// The 1-minute load average, from /proc/loadavg.
+fn loadavg() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next().map(str::to_string)
 }
 
 fn has_taskset() -> bool {
