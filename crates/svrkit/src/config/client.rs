@@ -187,7 +187,11 @@ impl ClientConfig {
                 }
                 let path = server.str("path")?;
                 if !path.starts_with('/') || path.len() < 2 {
-                    return Err(server.invalid("path", path, "expected an absolute ZooKeeper path"));
+                    return Err(server.invalid(
+                        "path",
+                        path,
+                        "expected an absolute ZooKeeper path",
+                    ));
                 }
                 Some(DiscoveryConfig { zk, path: path.trim_end_matches('/').to_string() })
             }
@@ -200,7 +204,11 @@ impl ClientConfig {
             (None, None) => return Err(server.missing("sum")),
         };
         if sum == 0 && discovery.is_none() {
-            return Err(server.invalid("sum", "0", "at least one [serverN] is needed without discovery"));
+            return Err(server.invalid(
+                "sum",
+                "0",
+                "at least one [serverN] is needed without discovery",
+            ));
         }
         for name in ini.section_names() {
             if let Some(n) = name.strip_prefix("server").and_then(|n| n.parse::<u32>().ok()) {
@@ -266,7 +274,8 @@ impl ClientConfig {
                         Err(e) => Err(e.to_string()),
                     })?
                     .unwrap_or(DEFAULT_WEIGHT);
-                let endpoint = endpoint(s, "ip", "port", "unix_socket")?.ok_or_else(|| s.missing("ip"))?;
+                let endpoint =
+                    endpoint(s, "ip", "port", "unix_socket")?.ok_or_else(|| s.missing("ip"))?;
                 nodes.push(RingNode { endpoint, weight });
             }
             Routing::Hashring(nodes)
@@ -274,7 +283,11 @@ impl ClientConfig {
 
         let timeout = server.opt_duration("timeout")?.unwrap_or(DEFAULT_TIMEOUT);
         if timeout.is_zero() {
-            return Err(server.invalid("timeout", server.opt_str("timeout").unwrap_or(""), "must be above 0"));
+            return Err(server.invalid(
+                "timeout",
+                server.opt_str("timeout").unwrap_or(""),
+                "must be above 0",
+            ));
         }
         let retries = server
             .opt_with("retries", |raw| match raw.parse::<u32>() {
@@ -283,7 +296,8 @@ impl ClientConfig {
                 Err(e) => Err(e.to_string()),
             })?
             .unwrap_or(DEFAULT_RETRIES);
-        let probe_interval = server.opt_duration("probe_interval")?.unwrap_or(DEFAULT_PROBE_INTERVAL);
+        let probe_interval =
+            server.opt_duration("probe_interval")?.unwrap_or(DEFAULT_PROBE_INTERVAL);
         if probe_interval.is_zero() {
             return Err(server.invalid(
                 "probe_interval",
@@ -314,10 +328,19 @@ impl ShardingConfig {
 }
 
 /// Reads `ip` + `port` (or `unix_socket`) of a section; `None` when neither is set.
-fn endpoint(s: &Section<'_>, ip: &str, port: &str, unix: &str) -> Result<Option<Endpoint>, ConfigError> {
+fn endpoint(
+    s: &Section<'_>,
+    ip: &str,
+    port: &str,
+    unix: &str,
+) -> Result<Option<Endpoint>, ConfigError> {
     match (s.opt_str(ip), s.opt_str(unix)) {
-        (Some(_), Some(path)) => Err(s.invalid(unix, path, format!("give either {ip} + {port} or {unix}, not both"))),
-        (None, Some(path)) if path.is_empty() => Err(s.invalid(unix, path, "expected a socket path")),
+        (Some(_), Some(path)) => {
+            Err(s.invalid(unix, path, format!("give either {ip} + {port} or {unix}, not both")))
+        }
+        (None, Some(path)) if path.is_empty() => {
+            Err(s.invalid(unix, path, "expected a socket path"))
+        }
         (None, Some(path)) => Ok(Some(Endpoint::unix(path))),
         (Some(host), None) => {
             let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -344,11 +367,19 @@ fn endpoint(s: &Section<'_>, ip: &str, port: &str, unix: &str) -> Result<Option<
 fn shard_error(ini: &IniFile, server: &Section<'_>, e: svrkit_ring::Error) -> ConfigError {
     use svrkit_ring::Error as E;
     let (section, key, value) = match &e {
-        E::ShardRangeReversed { section, begin, .. } => (section.clone(), "shardbegin", begin.to_string()),
+        E::ShardRangeReversed { section, begin, .. } => {
+            (section.clone(), "shardbegin", begin.to_string())
+        }
         E::ShardOutOfRange { section, end, .. } => (section.clone(), "shardend", end.to_string()),
-        E::ShardOverlap { section, begin, .. } => (section.clone(), "shardbegin", begin.to_string()),
-        E::ShardGap { before: Some((section, end)), .. } => (section.clone(), "shardend", end.to_string()),
-        E::ShardGap { after: Some((section, begin)), .. } => (section.clone(), "shardbegin", begin.to_string()),
+        E::ShardOverlap { section, begin, .. } => {
+            (section.clone(), "shardbegin", begin.to_string())
+        }
+        E::ShardGap { before: Some((section, end)), .. } => {
+            (section.clone(), "shardend", end.to_string())
+        }
+        E::ShardGap { after: Some((section, begin)), .. } => {
+            (section.clone(), "shardbegin", begin.to_string())
+        }
         _ => return server.invalid("shardsum", server.opt_str("shardsum").unwrap_or(""), &e),
     };
     match ini.opt_section(&section) {
