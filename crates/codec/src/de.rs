@@ -76,8 +76,16 @@ impl<'de> Deserializer<'de> {
     /// Reads `N` bytes as a big-endian number.
     #[inline]
     fn be<const N: usize>(&mut self) -> Result<u64> {
-        let bytes: [u8; N] = self.take(N)?.try_into().map_err(|_| truncated(self.pos))?;
-        Ok(bytes.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+        // `pos <= input.len()`, so `pos + N` cannot overflow.
+        let Some(bytes) = self.input.get(self.pos..self.pos + N) else {
+            return Err(truncated(self.pos));
+        };
+        let mut v = 0u64;
+        for &b in bytes {
+            v = (v << 8) | u64::from(b);
+        }
+        self.pos += N;
+        Ok(v)
     }
 
     /// Reads the next header (and a blob's payload).
@@ -337,12 +345,13 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        // Fast path: fixstr.
+        // Fast paths: fixstr and str8.
         let m = self.peek()?;
-        if m & 0xe0 == 0xa0 {
+        if m & 0xe0 == 0xa0 || m == 0xd9 {
             self.last = self.pos;
             self.pos += 1;
-            let s = self.take(usize::from(m & 0x1f))?;
+            let n = if m == 0xd9 { self.be::<1>()? as usize } else { usize::from(m & 0x1f) };
+            let s = self.take(n)?;
             return match crate::utf8::from_utf8(s) {
                 Ok(s) => visitor.visit_borrowed_str(s),
                 Err(_) => visitor.visit_borrowed_bytes(s),
@@ -483,8 +492,20 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         self.int(visitor)
     }
 
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        // Fast path: fixmap.
+        let m = self.peek()?;
+        if m & 0xf0 == 0x80 {
+            self.last = self.pos;
+            self.pos += 1;
+            return self.visit_head(Head::Map(u32::from(m & 0x0f)), visitor, false);
+        }
+        let h = self.head()?;
+        self.visit_head(h, visitor, false)
+    }
+
     forward_to_deserialize_any! {
-        bool i8 i16 i128 u8 u16 u128 f32 f64 map
+        bool i8 i16 i128 u8 u16 u128 f32 f64
     }
 }
 

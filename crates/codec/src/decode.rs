@@ -242,7 +242,12 @@ impl<'a> Elements<'a> {
     #[inline]
     fn next(&mut self) -> Option<(usize, RawValue<'a>)> {
         let start = self.pos;
-        let end = skip(self.frame, start)?;
+        let end = match *self.frame.get(start)? {
+            // Fast paths: fixint (the type tag, small msgids) and fixstr (method names).
+            0x00..=0x7f | 0xe0..=0xff => start + 1,
+            m @ 0xa0..=0xbf => start + 1 + usize::from(m & 0x1f),
+            _ => skip(self.frame, start)?,
+        };
         self.pos = end;
         Some((start, RawValue::new_unchecked(self.frame.get(start..end)?)))
     }

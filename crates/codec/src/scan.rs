@@ -66,6 +66,24 @@ const INFO: [Info; 256] = {
     table
 };
 
+/// The whole size of a value whose marker alone gives it (scalars, fixstr, fixext); 0 for
+/// the others (str/bin/ext with a length field, arrays, maps, the reserved 0xc1).
+const FIXED_SIZE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let m = i as u8;
+        let info = INFO[i];
+        table[i] = match info.kind {
+            Kind::Scalar => info.head_len,
+            Kind::Blob if info.len_bytes == 0 && m != 0xc1 => info.head_len + info.fixed,
+            _ => 0,
+        };
+        i += 1;
+    }
+    table
+};
+
 /// Header length (marker byte included) for a marker, or 0 for the reserved byte 0xc1.
 #[inline]
 pub(crate) const fn head_len(marker: u8) -> usize {
@@ -215,71 +233,54 @@ impl FrameScanner {
         if self.done {
             return Ok((buf.len() >= self.pos).then_some(self.pos));
         }
-        let max_frame = limits.max_frame as u64;
         let mut pos = self.pos;
         let mut left = self.left;
         let result = loop {
             let Some(&marker) = buf.get(pos) else {
                 break Ok(None);
             };
-            let info = INFO[usize::from(marker)];
-            let head_end = pos + usize::from(info.head_len);
-            // Checked before the header is read, so that the error is the same whether or
-            // not the rest of the header has arrived.
-            if head_end as u64 > max_frame {
-                break Err(too_large(base, pos, head_end as u64, limits));
-            }
-            let n = if info.len_bytes == 0 {
-                u64::from(info.fixed)
+            // Fast paths for what small messages are made of: values whose size the marker
+            // alone gives (fixint, nil, bool, every int and float, fixstr, fixext), then
+            // fixarray and fixmap. Anything else, and anything near a limit, takes the
+            // general path, which also builds the errors. `pos < buf.len()`: none of these
+            // additions can overflow.
+            let size = usize::from(FIXED_SIZE[usize::from(marker)]);
+            if size != 0 && pos + size <= limits.max_frame {
+                pos += size;
+                left -= 1;
+            } else if marker & 0xe0 == 0x80
+                && pos + 32 <= limits.max_frame
+                && self.stack.len() < limits.max_depth
+            {
+                // fixmap (0x80-0x8f) or fixarray (0x90-0x9f): at most 30 values, so within
+                // max_frame by the check above.
+                let n = u64::from(marker & 0x0f);
+                let values = if marker < 0x90 { 2 * n } else { n };
+                pos += 1;
+                if values > 0 {
+                    self.stack.push(left - 1);
+                    left = values;
+                    continue;
+                }
+                left -= 1;
             } else {
-                let Some(len) = buf.get(pos + 1..pos + 1 + usize::from(info.len_bytes)) else {
-                    break Ok(None);
-                };
-                match *len {
-                    [a] => u64::from(a),
-                    [a, b] => u64::from(u16::from_be_bytes([a, b])),
-                    [a, b, c, d] => u64::from(u32::from_be_bytes([a, b, c, d])),
-                    _ => 0, // unreachable: len_bytes is 1, 2 or 4
-                }
-            };
-            match info.kind {
-                Kind::Scalar | Kind::Blob => {
-                    if info.head_len == 0 {
-                        break Err(FrameError::Malformed {
-                            offset: base + pos as u64,
-                            byte: marker,
-                        });
+                match self.general(buf, pos, limits, base) {
+                    Ok(Step::Value(end)) => {
+                        pos = end;
+                        left -= 1;
                     }
-                    // The value's end; for a blob, possibly beyond the bytes buffered so far.
-                    let end = head_end as u64 + n;
-                    if end > max_frame {
-                        break Err(too_large(base, pos, end, limits));
+                    Ok(Step::Open(head_end, values)) => {
+                        pos = head_end;
+                        if values > 0 {
+                            // The container counts as read in its parent; its values follow.
+                            self.stack.push(left - 1);
+                            left = values;
+                            continue;
+                        }
+                        left -= 1;
                     }
-                    // end <= max_frame <= usize::MAX: the cast is lossless.
-                    pos = end as usize;
-                    left -= 1;
-                }
-                Kind::Array | Kind::Map => {
-                    let values = if info.kind == Kind::Map { 2 * n } else { n };
-                    // Each value takes at least one byte: a count is a size claim too.
-                    let least_end = head_end as u64 + values;
-                    if least_end > max_frame {
-                        break Err(too_large(base, pos, least_end, limits));
-                    }
-                    if self.stack.len() >= limits.max_depth {
-                        break Err(FrameError::TooDeep {
-                            offset: base + pos as u64,
-                            max_depth: limits.max_depth,
-                        });
-                    }
-                    pos = head_end;
-                    if values > 0 {
-                        // The container counts as read in its parent; its own values follow.
-                        self.stack.push(left - 1);
-                        left = values;
-                        continue;
-                    }
-                    left -= 1;
+                    Ok(Step::NeedMore) => break Ok(None),
+                    Err(e) => break Err(e),
                 }
             }
             // Close every container the value just read completes.
@@ -298,6 +299,78 @@ impl FrameScanner {
         self.left = left;
         result
     }
+
+    /// The general path of [`scan`](Self::scan): the header at `pos` (`pos < buf.len()`),
+    /// any marker.
+    fn general(
+        &self,
+        buf: &[u8],
+        pos: usize,
+        limits: &Limits,
+        base: u64,
+    ) -> Result<Step, FrameError> {
+        let max_frame = limits.max_frame as u64;
+        let marker = buf.get(pos).copied().unwrap_or(0xc1);
+        let info = INFO[usize::from(marker)];
+        let head_end = pos + usize::from(info.head_len);
+        // Checked before the header is read, so that the error is the same whether or
+        // not the rest of the header has arrived.
+        if head_end as u64 > max_frame {
+            return Err(too_large(base, pos, head_end as u64, limits));
+        }
+        let n = if info.len_bytes == 0 {
+            u64::from(info.fixed)
+        } else {
+            let Some(len) = buf.get(pos + 1..pos + 1 + usize::from(info.len_bytes)) else {
+                return Ok(Step::NeedMore);
+            };
+            match *len {
+                [a] => u64::from(a),
+                [a, b] => u64::from(u16::from_be_bytes([a, b])),
+                [a, b, c, d] => u64::from(u32::from_be_bytes([a, b, c, d])),
+                _ => 0, // unreachable: len_bytes is 1, 2 or 4
+            }
+        };
+        match info.kind {
+            Kind::Scalar | Kind::Blob => {
+                if info.head_len == 0 {
+                    return Err(FrameError::Malformed { offset: base + pos as u64, byte: marker });
+                }
+                // The value's end; for a blob, possibly beyond the bytes buffered so far.
+                let end = head_end as u64 + n;
+                if end > max_frame {
+                    return Err(too_large(base, pos, end, limits));
+                }
+                // end <= max_frame <= usize::MAX: the cast is lossless.
+                Ok(Step::Value(end as usize))
+            }
+            Kind::Array | Kind::Map => {
+                let values = if info.kind == Kind::Map { 2 * n } else { n };
+                // Each value takes at least one byte: a count is a size claim too.
+                let least_end = head_end as u64 + values;
+                if least_end > max_frame {
+                    return Err(too_large(base, pos, least_end, limits));
+                }
+                if self.stack.len() >= limits.max_depth {
+                    return Err(FrameError::TooDeep {
+                        offset: base + pos as u64,
+                        max_depth: limits.max_depth,
+                    });
+                }
+                Ok(Step::Open(head_end, values))
+            }
+        }
+    }
+}
+
+/// What the general scan path found at a header.
+enum Step {
+    /// A whole value (scalar or blob) ending there (possibly beyond the bytes so far).
+    Value(usize),
+    /// A container whose header ends at `.0`, holding `.1` values.
+    Open(usize, u64),
+    /// The header is not complete yet.
+    NeedMore,
 }
 
 fn too_large(base: u64, pos: usize, size: u64, limits: &Limits) -> FrameError {
