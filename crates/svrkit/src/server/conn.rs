@@ -35,7 +35,7 @@ thread_local! {
 pub(crate) fn handler_thread(rx: async_channel::Receiver<Call>) {
     POOL_QUEUE.with(|q| *q.borrow_mut() = Some(rx.clone()));
     while let Ok(call) = rx.recv_blocking() {
-        async_io::block_on(call);
+        futures_lite::future::block_on(call);
     }
     POOL_QUEUE.with(|q| q.borrow_mut().take());
 }
