@@ -14,8 +14,10 @@
 //! - **Writing** ([`BatchWriter`] + [`Flusher`]): producers append encoded messages to a
 //!   shared buffer; one flusher task writes everything that accumulated each time it runs.
 //!   With 128 requests in flight that is one `write` for 128 responses: this is where
-//!   pipelined throughput comes from. [`BatchWriter::ready`] gives back-pressure when a
-//!   peer does not read.
+//!   pipelined throughput comes from. [`BatchWriter::flush_now`] lets a producer that just
+//!   finished a burst write it itself while the flusher is idle (no task or thread hop; what
+//!   the socket refuses is left to the flusher). [`BatchWriter::ready`] gives back-pressure
+//!   when a peer does not read.
 //! - **Policy** ([`Policy`], [`Gate`], [`Listener::accept_admitted`]): `allow_ip`
 //!   (addresses and CIDRs, IPv4 and IPv6) and `max_connections` at accept time (a refused
 //!   peer is closed with a log line naming it); `idle_timeout` and `max_frame` travel with

@@ -22,7 +22,10 @@
 //!
 //! Replies are written as calls finish, in any order, through the connection's
 //! [`svrkit_transport::BatchWriter`]: everything that finished since the last write goes out
-//! in one syscall. Unknown methods, wrong params, handler errors and handler panics all
+//! in one syscall. The reader writes the replies of a batch of requests itself before it
+//! reads again; in thread mode a handler thread writes its own reply when no other call is
+//! queued (one thread hop per call instead of two), and leaves batching to the I/O thread
+//! under load. Unknown methods, wrong params, handler errors and handler panics all
 //! become `[code, "message"]` error replies ([`svrkit_codec::codes`]); a malformed stream or
 //! an oversized frame closes only that connection, with a log line naming the peer.
 //!
@@ -31,6 +34,14 @@
 //! [`ShutdownHandle::stop`] (or SIGTERM / SIGINT with [`Server::run`]): the listeners close,
 //! each connection answers what it already received, stops reading, waits for its calls and
 //! closes; whatever is still running after `drain_timeout` is dropped.
+//!
+//! # Performance
+//!
+//! `cargo run --release -p svrkit --example server_bench` measures the seed's echomsg echo
+//! against a raw TCP echo baseline, server in a separate process, in each mode (1 conn 1 in
+//! flight, 1 conn 128 in flight, 32 conns, notifications), with the server's CPU time per
+//! message. With several coroutine workers, all share smol's one reactor: an event for a
+//! connection pinned to a worker that does not hold the reactor costs a thread wake-up.
 
 mod conn;
 mod limit;
