@@ -257,6 +257,19 @@ mod tests {
     }
 
     #[test]
+    fn idl_errors_name_file_line_column_with_a_caret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.json");
+        let text = SAMPLE_ECHO.replace("\"req_proto\": \"echomsg\"", "\"req_proto\": \"echomsgg\"");
+        std::fs::write(&path, text).unwrap();
+        let err = load_idl(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.json:31:"), "{err}");
+        assert!(err.contains("unknown proto"), "{err}");
+        assert!(err.contains("did you mean \"echomsg\""), "{err}");
+        assert!(err.contains("^^^"), "{err}");
+    }
+
+    #[test]
     fn relative_paths() {
         assert_eq!(
             relative(Path::new("/w/main/crates/svrkit"), Path::new("/w/main/examples/echo")),
