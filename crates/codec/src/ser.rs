@@ -16,7 +16,39 @@ pub(crate) struct Serializer<'b> {
     pub(crate) buf: &'b mut Vec<u8>,
 }
 
-type Result<T = ()> = std::result::Result<T, EncodeError>;
+/// The serializer's error: an [`EncodeError`] boxed, so that every `Result<(), Error>` the
+/// serializer returns (one per value written) is a single register, not a 40-byte struct
+/// written through memory. Callers get the `EncodeError` back with [`Error::into_inner`].
+#[derive(Debug)]
+pub(crate) struct Error(Box<EncodeError>);
+
+impl Error {
+    pub(crate) fn into_inner(self) -> EncodeError {
+        *self.0
+    }
+}
+
+impl From<EncodeError> for Error {
+    #[cold]
+    fn from(e: EncodeError) -> Self {
+        Error(Box::new(e))
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl ser::Error for Error {
+    #[cold]
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        EncodeError::Serialize { message: msg.to_string() }.into()
+    }
+}
 
 impl ser::Error for EncodeError {
     fn custom<T: std::fmt::Display>(msg: T) -> Self {
@@ -24,8 +56,14 @@ impl ser::Error for EncodeError {
     }
 }
 
+type Result<T = ()> = std::result::Result<T, Error>;
+
+#[inline]
 fn len32(what: &'static str, len: usize) -> Result<u32> {
-    u32::try_from(len).map_err(|_| EncodeError::TooLong { what, len })
+    match u32::try_from(len) {
+        Ok(n) => Ok(n),
+        Err(_) => Err(EncodeError::TooLong { what, len }.into()),
+    }
 }
 
 impl<'b> Serializer<'b> {
@@ -59,10 +97,10 @@ impl<'b> Serializer<'b> {
             None => {
                 let at = self.buf.len();
                 self.buf.extend_from_slice(&[if map { 0xdf } else { 0xdd }, 0, 0, 0, 0]);
-                Some((at, 0))
+                Some(at)
             }
         };
-        Ok(Compound { ser: self, patch })
+        Ok(Compound { ser: self, patch, count: 0 })
     }
 
     /// `{"Variant": ...}`: the 1-entry map header and the key.
@@ -89,7 +127,7 @@ fn write_len(buf: &mut Vec<u8>, n: u32, fix: u8, m16: u8, m32: u8) {
 
 impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
     type Ok = ();
-    type Error = EncodeError;
+    type Error = Error;
     type SerializeSeq = Compound<'a, 'b>;
     type SerializeTuple = Compound<'a, 'b>;
     type SerializeTupleStruct = Compound<'a, 'b>;
@@ -136,7 +174,8 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
         } else {
             return Err(EncodeError::Serialize {
                 message: format!("integer {v} does not fit in 64 bits"),
-            });
+            }
+            .into());
         }
         Ok(())
     }
@@ -173,7 +212,8 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
             }
             Err(_) => Err(EncodeError::Serialize {
                 message: format!("integer {v} does not fit in 64 bits"),
-            }),
+            }
+            .into()),
         }
     }
 
@@ -322,28 +362,30 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
     }
 }
 
-/// An open array or map. `patch`: where an unknown-length header waits for its count, and
-/// the count so far.
+/// An open array or map. `patch`: where an unknown-length header waits for its count;
+/// `count`: items so far (counted unconditionally: cheaper than a branch per item).
 pub(crate) struct Compound<'a, 'b> {
     ser: &'a mut Serializer<'b>,
-    patch: Option<(usize, u64)>,
+    patch: Option<usize>,
+    count: u64,
 }
 
 impl Compound<'_, '_> {
     #[inline]
     fn item<T: ?Sized + Serialize>(&mut self, value: &T) -> Result {
-        if let Some((_, count)) = &mut self.patch {
-            *count += 1;
-        }
+        self.count += 1;
         value.serialize(&mut *self.ser)
     }
 
     #[inline]
     fn end(self) -> Result {
-        if let Some((at, count)) = self.patch {
-            let n = u32::try_from(count).map_err(|_| EncodeError::TooLong {
-                what: "sequence",
-                len: usize::try_from(count).unwrap_or(usize::MAX),
+        if let Some(at) = self.patch {
+            let count = self.count;
+            let n = u32::try_from(count).map_err(|_| {
+                Error::from(EncodeError::TooLong {
+                    what: "sequence",
+                    len: usize::try_from(count).unwrap_or(usize::MAX),
+                })
             })?;
             if let Some(slot) = self.ser.buf.get_mut(at + 1..at + 5) {
                 slot.copy_from_slice(&n.to_be_bytes());
@@ -355,7 +397,7 @@ impl Compound<'_, '_> {
 
 impl ser::SerializeSeq for Compound<'_, '_> {
     type Ok = ();
-    type Error = EncodeError;
+    type Error = Error;
 
     #[inline]
     fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result {
@@ -370,7 +412,7 @@ impl ser::SerializeSeq for Compound<'_, '_> {
 
 impl ser::SerializeTuple for Compound<'_, '_> {
     type Ok = ();
-    type Error = EncodeError;
+    type Error = Error;
 
     #[inline]
     fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result {
@@ -385,7 +427,7 @@ impl ser::SerializeTuple for Compound<'_, '_> {
 
 impl ser::SerializeTupleStruct for Compound<'_, '_> {
     type Ok = ();
-    type Error = EncodeError;
+    type Error = Error;
 
     #[inline]
     fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result {
@@ -400,7 +442,7 @@ impl ser::SerializeTupleStruct for Compound<'_, '_> {
 
 impl ser::SerializeTupleVariant for Compound<'_, '_> {
     type Ok = ();
-    type Error = EncodeError;
+    type Error = Error;
 
     #[inline]
     fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result {
@@ -415,7 +457,7 @@ impl ser::SerializeTupleVariant for Compound<'_, '_> {
 
 impl ser::SerializeMap for Compound<'_, '_> {
     type Ok = ();
-    type Error = EncodeError;
+    type Error = Error;
 
     #[inline]
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result {
@@ -436,7 +478,7 @@ impl ser::SerializeMap for Compound<'_, '_> {
 
 impl ser::SerializeStruct for Compound<'_, '_> {
     type Ok = ();
-    type Error = EncodeError;
+    type Error = Error;
 
     #[inline]
     fn serialize_field<T: ?Sized + Serialize>(&mut self, _key: &'static str, value: &T) -> Result {
@@ -451,7 +493,7 @@ impl ser::SerializeStruct for Compound<'_, '_> {
 
 impl ser::SerializeStructVariant for Compound<'_, '_> {
     type Ok = ();
-    type Error = EncodeError;
+    type Error = Error;
 
     #[inline]
     fn serialize_field<T: ?Sized + Serialize>(&mut self, _key: &'static str, value: &T) -> Result {
