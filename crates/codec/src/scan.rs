@@ -233,6 +233,16 @@ impl FrameScanner {
         if self.done {
             return Ok((buf.len() >= self.pos).then_some(self.pos));
         }
+        if self.pos == 0 {
+            // A fresh frame: if it is all there and plainly within the limits, one pass
+            // with a single counter finds its end (see `whole_frame`). Otherwise scan it
+            // properly below (at most one wasted pass per frame).
+            if let Some(end) = whole_frame(buf, limits) {
+                self.pos = end;
+                self.done = true;
+                return Ok(Some(end));
+            }
+        }
         let mut pos = self.pos;
         let mut left = self.left;
         let result = loop {
@@ -371,6 +381,64 @@ enum Step {
     Open(usize, u64),
     /// The header is not complete yet.
     NeedMore,
+}
+
+/// The end of the frame at the front of `buf` if it is complete, well-formed and plainly
+/// within `limits`; `None` for anything else (incomplete, malformed, near a limit), which
+/// [`FrameScanner::scan`]'s general loop then handles, errors included.
+///
+/// One counter of values still to come replaces the scanner's per-container stack: that is
+/// enough to find the end. Depth is bounded by counting containers instead: a frame with at
+/// most `max_depth` containers cannot nest deeper than `max_depth`, which is exactly when
+/// the exact scan would accept it too. A complete frame ending within `max_frame` passes
+/// every size check of the exact scan as well (each of its values, and each count claim,
+/// ends within the frame).
+#[inline]
+fn whole_frame(buf: &[u8], limits: &Limits) -> Option<usize> {
+    let mut pos = 0usize;
+    let mut left = 1u64;
+    let mut containers = 0usize;
+    while left > 0 {
+        let marker = *buf.get(pos)?;
+        let size = usize::from(FIXED_SIZE[usize::from(marker)]);
+        if size != 0 {
+            pos += size; // may pass the end: caught by the next `get` or the final check
+            left -= 1;
+            continue;
+        }
+        containers += 1;
+        if marker & 0xe0 == 0x80 {
+            let n = u64::from(marker & 0x0f);
+            left = left - 1 + if marker < 0x90 { 2 * n } else { n };
+            pos += 1;
+            continue;
+        }
+        containers -= 1;
+        let info = INFO[usize::from(marker)];
+        if info.head_len == 0 {
+            return None;
+        }
+        let head_end = pos.checked_add(usize::from(info.head_len))?;
+        let n = match *buf.get(pos + 1..pos + 1 + usize::from(info.len_bytes))? {
+            [a] => u64::from(a),
+            [a, b] => u64::from(u16::from_be_bytes([a, b])),
+            [a, b, c, d] => u64::from(u32::from_be_bytes([a, b, c, d])),
+            _ => u64::from(info.fixed),
+        };
+        match info.kind {
+            Kind::Scalar | Kind::Blob => {
+                pos = head_end.checked_add(usize::try_from(n).ok()?)?;
+                left -= 1;
+            }
+            Kind::Array | Kind::Map => {
+                containers += 1;
+                pos = head_end;
+                left = left - 1 + if info.kind == Kind::Map { 2 * n } else { n };
+            }
+        }
+    }
+    (pos <= buf.len() && pos <= limits.max_frame && containers <= limits.max_depth)
+        .then_some(pos)
 }
 
 fn too_large(base: u64, pos: usize, size: u64, limits: &Limits) -> FrameError {

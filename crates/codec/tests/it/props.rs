@@ -261,6 +261,26 @@ proptest! {
         prop_assert_eq!(decode_chunked(&one_by_one, limits), whole);
     }
 
+    /// Complete frames take the decoder's one-pass fast path when whole, and the exact
+    /// resumable scan when fed a byte at a time: both must agree, right at the limits too.
+    #[test]
+    fn whole_and_byte_by_byte_frames_agree_at_any_limits(
+        values in proptest::collection::vec(val(), 1..4),
+        wraps in 0usize..6,
+        max_frame in 1usize..700,
+        max_depth in 1usize..9,
+    ) {
+        let mut bytes = Vec::new();
+        for v in &values {
+            bytes.extend(std::iter::repeat_n(0x91, wraps));
+            svrkit_codec::encode_value(&mut bytes, v).unwrap();
+        }
+        let limits = Limits { max_frame, max_depth };
+        let whole = decode_chunked(&[&bytes], limits);
+        let one_by_one: Vec<&[u8]> = bytes.chunks(1).collect();
+        prop_assert_eq!(decode_chunked(&one_by_one, limits), whole);
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic_as_values(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         if let Ok(raw) = RawValue::from_slice(&bytes) {
