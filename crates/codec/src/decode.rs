@@ -141,6 +141,9 @@ impl Decoder {
 
 /// Reads a complete, checked frame as a message. `base`: its stream offset.
 fn parse(frame: &[u8], base: u64) -> Result<Message<'_>, MessageError> {
+    if let Some(message) = parse_common(frame) {
+        return Ok(message);
+    }
     let at = |pos: usize| base + pos as u64;
     let whole = RawValue::new_unchecked(frame);
     let n = match whole.array_len() {
@@ -222,6 +225,39 @@ fn parse(frame: &[u8], base: u64) -> Result<Message<'_>, MessageError> {
         Some(msgid) => Message::Request { msgid, method, params },
         None => Message::Notification { method, params },
     })
+}
+
+/// The shapes nearly every message has, read straight off the bytes: a request with a
+/// fixstr ASCII/UTF-8 method and array params, or a response with a nil error. `None` for
+/// anything else (including every invalid message), which [`parse`] then reads in full.
+///
+/// `frame` is one complete, checked msgpack value, so after the first three elements of a
+/// 4-element array, the rest of the frame is exactly the fourth.
+#[inline]
+fn parse_common(frame: &[u8]) -> Option<Message<'_>> {
+    let [0x94, tag @ 0..=1, rest @ ..] = frame else { return None };
+    let (msgid, rest) = match *rest {
+        [m @ 0x00..=0x7f, ref r @ ..] => (u32::from(m), r),
+        [0xcc, a, ref r @ ..] => (u32::from(a), r),
+        [0xcd, a, b, ref r @ ..] => (u32::from(u16::from_be_bytes([a, b])), r),
+        [0xce, a, b, c, d, ref r @ ..] => (u32::from_be_bytes([a, b, c, d]), r),
+        _ => return None,
+    };
+    if *tag == 1 {
+        let [0xc0, ref result @ ..] = *rest else { return None };
+        return Some(Message::Response {
+            msgid,
+            error: None,
+            result: RawValue::new_unchecked(result),
+        });
+    }
+    let [m @ 0xa0..=0xbf, ref r @ ..] = *rest else { return None };
+    let n = usize::from(m & 0x1f);
+    let (text, params) = (r.get(..n)?, r.get(n..)?);
+    let method = crate::utf8::from_utf8(text).ok()?;
+    let params = RawValue::new_unchecked(params);
+    params.array_len()?;
+    Some(Message::Request { msgid, method, params })
 }
 
 /// Walks the elements of a checked frame's top array.
