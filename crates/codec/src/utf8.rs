@@ -30,15 +30,13 @@ fn ascii_str(bytes: &[u8]) -> Result<&str, Utf8Error> {
 #[inline]
 fn is_ascii(bytes: &[u8]) -> bool {
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = bytes.chunks_exact(8);
+    let (words, rest) = bytes.as_chunks::<8>();
     let mut acc = 0u64;
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        acc |= u64::from_ne_bytes(w);
+    for w in words {
+        acc |= u64::from_ne_bytes(*w);
     }
     let mut tail = 0u8;
-    for &b in chunks.remainder() {
+    for &b in rest {
         tail |= b;
     }
     acc & HIGH == 0 && tail < 0x80
