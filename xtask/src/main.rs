@@ -116,7 +116,69 @@ fn fuzz(sh: &Shell, seconds: u64) -> Result<()> {
     Ok(())
 }
 
+/// The main job end to end: install cargo-svrkit from this checkout, scaffold the echo
+/// service (seed 000) into target/demo, build it, run its server as a daemon on a free
+/// port, call every API once with `cargo svrkit call`, and stop it. Prints results only.
 fn demo(sh: &Shell) -> Result<()> {
-    cmd!(sh, "cargo run --release --quiet -p svrkit-codec --example demo").run()?;
-    Ok(())
+    let root = project_root();
+    let demo = root.join("target/demo");
+    let service = demo.join("echo");
+    sh.create_dir(&demo)?;
+    println!("installing cargo-svrkit from this checkout into target/demo/bin ...");
+    {
+        let _target = sh.push_env("CARGO_TARGET_DIR", demo.join("target"));
+        cmd!(sh, "cargo install --quiet --debug --locked --path cargo-svrkit --root {demo}")
+            .quiet()
+            .run()?;
+    }
+    let svrkit = demo.join("bin/cargo-svrkit");
+    if service.exists() {
+        sh.remove_path(&service)?;
+    }
+    {
+        let _dir = sh.push_dir(&demo);
+        cmd!(sh, "{svrkit} svrkit new echo").quiet().ignore_stdout().run()?;
+    }
+    println!("scaffolded target/demo/echo from seed 000's echo.json");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let pid = demo.join("echo.pid");
+    let conf = service.join("echo_svr.conf");
+    let text = sh.read_file(&conf)?;
+    let text = text
+        .replace("ip=0.0.0.0", "ip=127.0.0.1")
+        .replace("port=3000", &format!("port={port}"))
+        .replace("pid=/tmp/echo.pid", &format!("pid={}", pid.display()));
+    sh.write_file(&conf, text)?;
+    sh.copy_file(root.join("Cargo.lock"), service.join("Cargo.lock"))?;
+    let _dir = sh.push_dir(&service);
+    let _target = sh.push_env("CARGO_TARGET_DIR", demo.join("target"));
+    println!("building it ...");
+    cmd!(sh, "cargo build --quiet").quiet().run()?;
+    let bin = demo.join("target/debug/echo");
+    cmd!(sh, "{bin} -c echo_svr.conf -d").quiet().ignore_stdout().run()?;
+    println!("echo server running on 127.0.0.1:{port} (daemon, pid file {})", pid.display());
+    let addr = format!("127.0.0.1:{port}");
+    let calls = [
+        ("echo1", r#"{"my_string":"hi","vec_int":[1,2,3],"dict_string":{"1":"a"}}"#),
+        ("echo2", "{}"),
+        ("echo3", "{}"),
+        ("echo4", r#"{"my_string":"one way in"}"#),
+    ];
+    let mut result = Ok(());
+    for (method, json) in calls {
+        let out = cmd!(sh, "{svrkit} svrkit call {method} {json} --addr {addr}").quiet().read();
+        match out {
+            Ok(out) => {
+                let compact: String = out.split_whitespace().collect::<Vec<_>>().join(" ");
+                println!("  {method} {json}\n    -> {compact}");
+            }
+            Err(e) => {
+                result = Err(e.into());
+                break;
+            }
+        }
+    }
+    cmd!(sh, "{bin} -c echo_svr.conf stop").quiet().ignore_stdout().run()?;
+    println!("stopped (graceful, via the pid file)");
+    result
 }
