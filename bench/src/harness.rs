@@ -113,13 +113,12 @@ pub(crate) fn run(f: &Flags) -> Result<(), String> {
     let mut rows = Vec::new();
     for &placement in &placements {
         for &workload in &workloads {
-            for &which in &impls {
-                if workload == Workload::Notify && !which.has_notify() {
-                    continue;
-                }
-                eprint!("\r\x1b[K{} {} {} ...", placement.name(), workload.name(), which.name());
-                rows.push(measure(&settings, placement, workload, which));
-            }
+            let group: Vec<Impl> = impls
+                .iter()
+                .copied()
+                .filter(|i| workload != Workload::Notify || i.has_notify())
+                .collect();
+            rows.extend(measure_group(&settings, placement, workload, &group));
         }
     }
     eprintln!("\r\x1b[Kdone in {:.0} s", started.elapsed().as_secs_f64());
@@ -202,36 +201,91 @@ fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(5)..].join(" | ")
 }
 
-fn measure(s: &Settings, placement: Placement, workload: Workload, which: Impl) -> Row {
-    let mut row = Row {
-        placement,
-        workload: workload.name(),
-        which: which.name(),
-        median: None,
-        reps: Vec::new(),
-        error: None,
-        x_raw: None,
-        x_tarpc: None,
-    };
-    match measure_reps(s, placement, workload, which) {
-        Ok(mut reps) => {
-            reps.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-            row.median = reps.get(reps.len() / 2).cloned();
-            row.reps = reps;
-        }
-        Err(e) => row.error = Some(e),
-    }
-    row
+/// A running server: its guard, address, pid and log.
+struct Running {
+    guard: Guard,
+    addr: String,
+    pid: u32,
+    log: PathBuf,
 }
 
-fn measure_reps(
+/// Measures one (placement, workload) for every impl in `group`: all servers run at once
+/// and the repetitions are interleaved (rep 1 of each impl, then rep 2 of each...), so a
+/// burst of other work on the machine hits every impl alike and the ratios stay fair.
+fn measure_group(
     s: &Settings,
     placement: Placement,
     workload: Workload,
+    group: &[Impl],
+) -> Vec<Row> {
+    let mut rows: Vec<Row> = group
+        .iter()
+        .map(|which| Row {
+            placement,
+            workload: workload.name(),
+            which: which.name(),
+            median: None,
+            reps: Vec::new(),
+            error: None,
+            x_raw: None,
+            x_tarpc: None,
+        })
+        .collect();
+    let mut servers: Vec<Option<Running>> = Vec::new();
+    for (row, &which) in rows.iter_mut().zip(group) {
+        let tag = format!("{}-{}-{}", placement.name(), workload.name(), which.name());
+        match start_server(s, placement, which, &tag) {
+            Ok(r) => servers.push(Some(r)),
+            Err(e) => {
+                row.error = Some(e);
+                servers.push(None);
+            }
+        }
+    }
+    for rep in 0..s.reps {
+        for ((row, &which), server) in rows.iter_mut().zip(group).zip(&mut servers) {
+            let Some(running) = server else { continue };
+            eprint!(
+                "\r\x1b[K{} {} {} rep {}/{} ...",
+                placement.name(),
+                workload.name(),
+                which.name(),
+                rep + 1,
+                s.reps
+            );
+            let tag = format!("{}-{}-{}", placement.name(), workload.name(), which.name());
+            match run_client(
+                s,
+                placement,
+                workload,
+                which,
+                running,
+                &format!("{tag}.client{rep}.log"),
+            ) {
+                Ok(report) => row.reps.push(report),
+                Err(e) => {
+                    row.error = Some(e);
+                    *server = None;
+                }
+            }
+        }
+    }
+    for row in &mut rows {
+        if row.error.is_none() {
+            row.reps.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+            row.median = row.reps.get(row.reps.len() / 2).cloned();
+        }
+    }
+    rows
+}
+
+fn start_server(
+    s: &Settings,
+    placement: Placement,
     which: Impl,
-) -> Result<Vec<Report>, String> {
-    let tag = format!("{}-{}-{}", placement.name(), workload.name(), which.name());
-    let (server_log, server_err) = log_file(s, &format!("{tag}.server.log"))?;
+    tag: &str,
+) -> Result<Running, String> {
+    let (log, server_err) = log_file(s, &format!("{tag}.server.log"))?;
     let mut server = Guard(
         command(s, placement)
             .args(["server", "--impl", which.name(), "--addr", "127.0.0.1:0"])
@@ -249,55 +303,60 @@ fn measure_reps(
         let _ = BufReader::new(stdout).read_line(&mut line);
         let _ = tx.send(line);
     });
-    let line = rx.recv_timeout(Duration::from_secs(10)).map_err(|_| {
-        format!("server did not announce its address in 10 s: {}", tail(&server_log))
-    })?;
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(|_| format!("server did not announce its address in 10 s: {}", tail(&log)))?;
     let addr = line
         .trim()
         .strip_prefix("listening ")
-        .ok_or_else(|| format!("server said `{}`: {}", line.trim(), tail(&server_log)))?
+        .ok_or_else(|| format!("server said `{}`: {}", line.trim(), tail(&log)))?
         .to_string();
+    Ok(Running { guard: server, addr, pid, log })
+}
 
-    let mut reps = Vec::new();
-    for rep in 0..s.reps {
-        let (client_log, client_err) = log_file(s, &format!("{tag}.client{rep}.log"))?;
-        let mut client = Guard(
-            command(s, placement)
-                .args(["client", "--impl", which.name(), "--workload", workload.name()])
-                .args(["--addr", &addr, "--server-pid", &pid.to_string()])
-                .args(["--secs", &s.secs.to_string(), "--warmup", &s.warmup.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(client_err)
-                .spawn()
-                .map_err(|e| format!("spawn client: {e}"))?,
-        );
-        let limit = Duration::from_secs_f64(s.secs + s.warmup + 15.0);
-        let t = Instant::now();
-        let status = loop {
-            match client.0.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if t.elapsed() < limit => std::thread::sleep(Duration::from_millis(10)),
-                Ok(None) => return Err(format!("client still running after {limit:?}")),
-                Err(e) => return Err(format!("wait client: {e}")),
-            }
-        };
-        let mut text = String::new();
-        if let Some(mut out) = client.0.stdout.take() {
-            let _ = out.read_to_string(&mut text);
+fn run_client(
+    s: &Settings,
+    placement: Placement,
+    workload: Workload,
+    which: Impl,
+    server: &mut Running,
+    log_name: &str,
+) -> Result<Report, String> {
+    let (client_log, client_err) = log_file(s, log_name)?;
+    let mut client = Guard(
+        command(s, placement)
+            .args(["client", "--impl", which.name(), "--workload", workload.name()])
+            .args(["--addr", &server.addr, "--server-pid", &server.pid.to_string()])
+            .args(["--secs", &s.secs.to_string(), "--warmup", &s.warmup.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(client_err)
+            .spawn()
+            .map_err(|e| format!("spawn client: {e}"))?,
+    );
+    let limit = Duration::from_secs_f64(s.secs + s.warmup + 15.0);
+    let t = Instant::now();
+    let status = loop {
+        match client.0.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if t.elapsed() < limit => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => return Err(format!("client still running after {limit:?}")),
+            Err(e) => return Err(format!("wait client: {e}")),
         }
-        if !status.success() {
-            return Err(format!("client failed ({status}): {}", tail(&client_log)));
-        }
-        let last = text.lines().last().unwrap_or_default();
-        let report: Report = serde_json::from_str(last)
-            .map_err(|e| format!("client output `{last}`: {e}: {}", tail(&client_log)))?;
-        reps.push(report);
+    };
+    let mut text = String::new();
+    if let Some(mut out) = client.0.stdout.take() {
+        let _ = out.read_to_string(&mut text);
     }
-    if let Ok(Some(status)) = server.0.try_wait() {
-        return Err(format!("server exited during the run ({status}): {}", tail(&server_log)));
+    if let Ok(Some(status)) = server.guard.0.try_wait() {
+        return Err(format!("server exited during the run ({status}): {}", tail(&server.log)));
     }
-    Ok(reps)
+    if !status.success() {
+        return Err(format!("client failed ({status}): {}", tail(&client_log)));
+    }
+    let last = text.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .map_err(|e| format!("client output `{last}`: {e}: {}", tail(&client_log)))
 }
 
 fn ratios(rows: &mut [Row]) {

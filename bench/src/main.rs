@@ -13,9 +13,10 @@
 //!   server used over the recorded window (from `/proc/<pid>/stat`).
 //! - `micro [--secs S]`: the codec round trip and ring lookup, timed in-process.
 //! - `harness [--quick] [--out DIR] [--impls a,b] [--workloads a,b] [--placements a,b]`:
-//!   for each placement, workload and implementation, starts a server process, runs the
-//!   client process once per repetition, takes the median by req/s, prints one table and
-//!   writes it as JSON to `DIR/<timestamp>.json` and `DIR/latest.json`.
+//!   for each placement and workload, starts one server process per implementation, runs
+//!   the client processes with the repetitions interleaved across implementations (so a
+//!   burst of other work on the machine hits them alike), takes each median by req/s,
+//!   prints one table and writes it as JSON to `DIR/<timestamp>.json` and `DIR/latest.json`.
 //!
 //! Implementations: `raw` (fixed-size frames of svrkit's byte sizes, no parsing),
 //! `raw-rmp` (the same frames through rmp-serde on both sides), `svrkit-coroutine`,
