@@ -231,7 +231,9 @@ impl Server {
         // Thread mode: the handler pool behind a bounded queue.
         let pool = match options.mode {
             Mode::Thread => {
-                let (tx, rx) = async_channel::bounded::<Call>(workers * 4);
+                let (tx, rx) = async_channel::bounded::<Call>(
+                    (workers * 64).min(options.max_in_flight.max(1)),
+                );
                 for i in 0..workers {
                     let rx = rx.clone();
                     let name = format!("svrkit-handler-{i}");
