@@ -117,11 +117,11 @@ fn write_len(buf: &mut Vec<u8>, n: u32, fix: u8, m16: u8, m32: u8) {
     if n < 16 {
         buf.push(fix | n as u8);
     } else if n <= 0xffff {
-        buf.push(m16);
-        buf.extend_from_slice(&(n as u16).to_be_bytes());
+        let [a, b] = (n as u16).to_be_bytes();
+        buf.extend_from_slice(&[m16, a, b]);
     } else {
-        buf.push(m32);
-        buf.extend_from_slice(&n.to_be_bytes());
+        let [a, b, c, d] = n.to_be_bytes();
+        buf.extend_from_slice(&[m32, a, b, c, d]);
     }
 }
 
