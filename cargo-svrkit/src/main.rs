@@ -82,7 +82,7 @@ Examples:
 
 The request is the API's req_proto (dialect 000) as a JSON object, or its args (dialect 001)
 as an object by name or an array in order. The address comes from --addr, else the first
-server of --conf (default: <app>_cli.conf), else the server conf's ip/port.")]
+server of --conf (default: APP_cli.conf), else the server conf's ip/port.")]
     Call(CallArgs),
     /// Stop the daemon of the service in the current directory (graceful, via its pid file).
     #[command(after_help = "\
@@ -146,7 +146,7 @@ struct RunArgs {
     /// Run as a daemon (returns once it started; stop it with `cargo svrkit stop`).
     #[arg(short = 'd', long)]
     daemon: bool,
-    /// Server config file (default: <app>_svr.conf).
+    /// Server config file (default: APP_svr.conf).
     #[arg(short = 'c', long, value_name = "CONF")]
     conf: Option<PathBuf>,
     /// Build with optimizations.
@@ -160,7 +160,7 @@ struct CallArgs {
     method: String,
     /// Its request as JSON (default: `{}`).
     json: Option<String>,
-    /// Client config to read the server address from (default: <app>_cli.conf).
+    /// Client config to read the server address from (default: APP_cli.conf).
     #[arg(long, value_name = "F", conflicts_with = "addr")]
     conf: Option<PathBuf>,
     /// Server address, e.g. 127.0.0.1:3000.
@@ -179,7 +179,7 @@ struct CallArgs {
 
 #[derive(Args, Debug)]
 struct CtlArgs {
-    /// Server config file (default: <app>_svr.conf).
+    /// Server config file (default: APP_svr.conf).
     #[arg(short = 'c', long, value_name = "CONF")]
     conf: Option<PathBuf>,
 }

@@ -184,7 +184,8 @@ fn echo_regenerates_after_idl_changes_and_keeps_user_code() {
     assert!(errors.contains("not all trait items implemented, missing: `echo5`"), "{errors}");
 
     // The user pastes the printed method; everything builds and the tests pass.
-    let stub = "    async fn echo5(&self, n: i64) -> Result<i64, RpcError> {\n        Ok(n)\n    }\n";
+    let stub =
+        "    async fn echo5(&self, n: i64) -> Result<i64, RpcError> {\n        Ok(n)\n    }\n";
     let with_echo5 = match user_code.rfind('}') {
         Some(end) => format!("{}\n{stub}}}\n", user_code[..end].trim_end()),
         None => panic!("handlers.rs has no closing brace"),
@@ -233,10 +234,7 @@ fn echo_regenerates_after_idl_changes_and_keeps_user_code() {
         svrkit(&dir, &all).split_whitespace().collect()
     };
     let echo1 = call(&["echo1", r#"{"my_string":"hi","vec_int":[1,2],"dict_string":{"1":"a"}}"#]);
-    assert_eq!(
-        echo1,
-        r#"{"dict_string":{"1":"a"},"extra":0,"my_string":"hi","vec_int":[1,2]}"#
-    );
+    assert_eq!(echo1, r#"{"dict_string":{"1":"a"},"extra":0,"my_string":"hi","vec_int":[1,2]}"#);
     assert!(call(&["echo2"]).contains(r#""my_string":"fromtheuser""#));
     assert_eq!(call(&["echo3", "{}"]), "null");
     assert_eq!(call(&["echo4", r#"{"extra": 5}"#]), "null");
