@@ -165,19 +165,27 @@ impl<'de> Deserializer<'de> {
     }
 
     /// Integers, with a fast path for the one-byte encodings.
-    #[inline]
+    #[inline(always)]
     fn int<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value> {
+        match self.input.get(self.pos) {
+            Some(&m) if m <= 0x7f => {
+                self.last = self.pos;
+                self.pos += 1;
+                visitor.visit_u64(u64::from(m))
+            }
+            Some(&m) if m >= 0xe0 => {
+                self.last = self.pos;
+                self.pos += 1;
+                visitor.visit_i64(i64::from(m as i8))
+            }
+            _ => self.int_slow(visitor),
+        }
+    }
+
+    /// [`int`](Self::int) past the one-byte encodings, errors included.
+    #[inline(never)]
+    fn int_slow<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value> {
         let m = self.peek()?;
-        if m <= 0x7f {
-            self.last = self.pos;
-            self.pos += 1;
-            return visitor.visit_u64(u64::from(m));
-        }
-        if m >= 0xe0 {
-            self.last = self.pos;
-            self.pos += 1;
-            return visitor.visit_i64(i64::from(m as i8));
-        }
         if (0xcc..=0xd3).contains(&m) {
             self.last = self.pos;
             self.pos += 1;
@@ -194,6 +202,41 @@ impl<'de> Deserializer<'de> {
         }
         let h = self.head()?;
         self.visit_head(h, visitor, false)
+    }
+
+    /// Fast path for strings: a complete fixstr or str8 is consumed and its bytes returned;
+    /// anything else (other types, truncation) leaves the position alone and gives `None`.
+    /// Kept small so it inlines without the slow path's register spills.
+    #[inline(always)]
+    fn short_str(&mut self) -> Option<&'de [u8]> {
+        let at = self.pos;
+        let m = *self.input.get(at)?;
+        let (start, n) = if m & 0xe0 == 0xa0 {
+            (at + 1, usize::from(m & 0x1f))
+        } else if m == 0xd9 {
+            (at + 2, usize::from(*self.input.get(at + 1)?))
+        } else {
+            return None;
+        };
+        // `at < input.len()` and `n < 256`: no overflow.
+        let s = self.input.get(start..start + n)?;
+        self.last = at;
+        self.pos = start + n;
+        Some(s)
+    }
+
+    /// `deserialize_str` for everything [`short_str`](Self::short_str) does not take,
+    /// errors included.
+    #[inline(never)]
+    fn str_slow<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value> {
+        match self.head()? {
+            // Strings may come as str or (pynvim, old peers) as bin: UTF-8 either way.
+            Head::Str(s) | Head::Bin(s) => match crate::utf8::from_utf8(s) {
+                Ok(s) => visitor.visit_borrowed_str(s),
+                Err(_) => visitor.visit_borrowed_bytes(s),
+            },
+            h => self.visit_head(h, visitor, false),
+        }
     }
 
     /// Skips one whole value (headers only).
@@ -345,25 +388,12 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        // Fast paths: fixstr and str8.
-        let m = self.peek()?;
-        if m & 0xe0 == 0xa0 || m == 0xd9 {
-            self.last = self.pos;
-            self.pos += 1;
-            let n = if m == 0xd9 { self.be::<1>()? as usize } else { usize::from(m & 0x1f) };
-            let s = self.take(n)?;
-            return match crate::utf8::from_utf8(s) {
-                Ok(s) => visitor.visit_borrowed_str(s),
-                Err(_) => visitor.visit_borrowed_bytes(s),
-            };
-        }
-        match self.head()? {
-            // Strings may come as str or (pynvim, old peers) as bin: UTF-8 either way.
-            Head::Str(s) | Head::Bin(s) => match crate::utf8::from_utf8(s) {
+        match self.short_str() {
+            Some(s) => match crate::utf8::from_utf8(s) {
                 Ok(s) => visitor.visit_borrowed_str(s),
                 Err(_) => visitor.visit_borrowed_bytes(s),
             },
-            h => self.visit_head(h, visitor, false),
+            None => self.str_slow(visitor),
         }
     }
 
