@@ -89,11 +89,13 @@ pub(crate) fn run(a: CallArgs) -> Result<ExitCode> {
     match svrkit::block_on(client.call_raw(&a.method, &params)) {
         Ok(bytes) => {
             let (msg, _) = decode(&bytes, 0).map_err(|e| anyhow!("undecodable reply: {e}"))?;
-            let out = match &api.returns {
-                Returns::Value(ty) => to_json(&idl, Some(ty), &msg),
-                _ => to_json(&idl, None, &msg),
+            let ty = match &api.returns {
+                Returns::Value(ty) => Some(ty),
+                _ => None,
             };
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            let mut out = String::new();
+            write_pretty(&to_json(&idl, ty, &msg), &order(&idl, ty, &msg), 0, &mut out);
+            println!("{out}");
             Ok(ExitCode::SUCCESS)
         }
         Err(ClientError::Remote { code, message, .. }) => {
@@ -351,6 +353,88 @@ pub(crate) fn to_json(idl: &Idl, ty: Option<&Type>, msg: &Msg) -> Json {
     }
 }
 
+/// Object keys in IDL field order (serde_json's map sorts them), mirroring `to_json`.
+#[derive(Debug, Default)]
+pub(crate) struct Order {
+    keys: Vec<String>,
+    children: Vec<Order>,
+}
+
+pub(crate) fn order(idl: &Idl, ty: Option<&Type>, msg: &Msg) -> Order {
+    match (ty, msg) {
+        (Some(Type::Proto(id)), Msg::Array(items)) => {
+            let proto = idl.proto(*id);
+            let mut o = Order::default();
+            for (i, item) in items.iter().enumerate() {
+                let f = proto.fields.get(i);
+                o.keys.push(f.map_or_else(|| format!("#{i}"), |f| f.name.to_string()));
+                o.children.push(order(idl, f.map(|f| &f.ty), item));
+            }
+            o
+        }
+        (Some(Type::List(t) | Type::Tuple(t)), Msg::Array(items)) => Order {
+            keys: Vec::new(),
+            children: items.iter().map(|m| order(idl, Some(t), m)).collect(),
+        },
+        (Some(Type::Dict(_, v)), Msg::Map(entries)) => Order {
+            keys: entries.iter().map(|(k, _)| key_string(k)).collect(),
+            children: entries.iter().map(|(_, m)| order(idl, Some(v), m)).collect(),
+        },
+        (_, Msg::Array(items)) => Order {
+            keys: Vec::new(),
+            children: items.iter().map(|m| order(idl, None, m)).collect(),
+        },
+        (_, Msg::Map(entries)) => Order {
+            keys: entries.iter().map(|(k, _)| key_string(k)).collect(),
+            children: entries.iter().map(|(_, m)| order(idl, None, m)).collect(),
+        },
+        _ => Order::default(),
+    }
+}
+
+/// Pretty JSON (two-space indent) with object keys in `order`.
+pub(crate) fn write_pretty(json: &Json, order: &Order, depth: usize, out: &mut String) {
+    let pad = |d: usize| "  ".repeat(d);
+    match json {
+        Json::Array(items) if !items.is_empty() => {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                out.push_str(&pad(depth + 1));
+                let child = order.children.get(i);
+                write_pretty(item, child.unwrap_or(&Order::default()), depth + 1, out);
+                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&pad(depth));
+            out.push(']');
+        }
+        Json::Object(map) if !map.is_empty() => {
+            out.push_str("{\n");
+            let mut keys: Vec<(usize, &String)> = Vec::new();
+            for (i, k) in order.keys.iter().enumerate() {
+                if map.contains_key(k) && !keys.iter().any(|(_, seen)| *seen == k) {
+                    keys.push((i, k));
+                }
+            }
+            for k in map.keys() {
+                if !keys.iter().any(|(_, seen)| *seen == k) {
+                    keys.push((usize::MAX, k));
+                }
+            }
+            for (n, (i, k)) in keys.iter().enumerate() {
+                out.push_str(&pad(depth + 1));
+                out.push_str(&Json::from(k.as_str()).to_string());
+                out.push_str(": ");
+                let child = order.children.get(*i);
+                write_pretty(&map[k.as_str()], child.unwrap_or(&Order::default()), depth + 1, out);
+                out.push_str(if n + 1 < keys.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(&pad(depth));
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
 fn key_string(key: &Msg) -> String {
     match key {
         Msg::Str(s) => s.clone(),
@@ -482,6 +566,10 @@ mod tests {
         assert_eq!(back, items[0]);
         let Returns::Value(ty) = &api.returns else { panic!() };
         assert_eq!(to_json(&idl, Some(ty), &back), json);
+        let mut text = String::new();
+        write_pretty(&to_json(&idl, Some(ty), &back), &order(&idl, Some(ty), &back), 0, &mut text);
+        let compact: String = text.split_whitespace().collect();
+        assert_eq!(compact, r#"{"my_string":"hi","vec_int":[1,-2],"dict_string":{"1":"a"}}"#);
     }
 
     #[test]
