@@ -52,6 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut req_buf = Vec::with_capacity(256);
     let mut resp_buf = Vec::with_capacity(256);
     let start = Instant::now();
+    let cpu_start = thread_cpu_ns();
     for i in 0..ITERATIONS {
         req_buf.clear();
         encode_request(&mut req_buf, i, "echo1", &[&msg])?;
@@ -68,10 +69,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         black_box(result.deserialize::<Echomsg>()?);
     }
     let elapsed = start.elapsed();
+    let cpu = thread_cpu_ns().zip(cpu_start).map(|(end, start)| end.saturating_sub(start));
+    let per = |ns: f64| ns / f64::from(ITERATIONS);
     println!(
-        "round trip (encode req, decode req + params, encode resp, decode resp + result): \
-         {:.0} ns each over {ITERATIONS} iterations",
-        elapsed.as_nanos() as f64 / f64::from(ITERATIONS)
+        "round trip (encode req, decode req + params, encode resp, decode resp + result), \
+         {ITERATIONS} iterations:"
     );
+    println!("  wall clock: {:.0} ns each", per(elapsed.as_nanos() as f64));
+    match cpu {
+        // On a busy machine, wall clock includes time other processes ran on this core.
+        Some(cpu) => println!("  CPU time:   {:.0} ns each (this thread only)", per(cpu as f64)),
+        None => println!("  CPU time:   unavailable (no /proc/thread-self/schedstat)"),
+    }
     Ok(())
+}
+
+/// Nanoseconds this thread has run on a CPU (Linux: the first field of
+/// `/proc/thread-self/schedstat`); `None` elsewhere.
+fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
 }

@@ -437,8 +437,7 @@ fn whole_frame(buf: &[u8], limits: &Limits) -> Option<usize> {
             }
         }
     }
-    (pos <= buf.len() && pos <= limits.max_frame && containers <= limits.max_depth)
-        .then_some(pos)
+    (pos <= buf.len() && pos <= limits.max_frame && containers <= limits.max_depth).then_some(pos)
 }
 
 fn too_large(base: u64, pos: usize, size: u64, limits: &Limits) -> FrameError {

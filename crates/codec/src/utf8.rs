@@ -30,13 +30,16 @@ fn ascii_str(bytes: &[u8]) -> Result<&str, Utf8Error> {
 #[inline]
 fn is_ascii(bytes: &[u8]) -> bool {
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let (words, rest) = bytes.as_chunks::<8>();
+    // (`as_chunks` would read better but needs Rust 1.88; the MSRV is 1.85.)
+    let mut words = bytes.chunks_exact(8);
     let mut acc = 0u64;
-    for w in words {
-        acc |= u64::from_ne_bytes(*w);
+    for w in &mut words {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(w);
+        acc |= u64::from_ne_bytes(word);
     }
     let mut tail = 0u8;
-    for &b in rest {
+    for &b in words.remainder() {
         tail |= b;
     }
     acc & HIGH == 0 && tail < 0x80
