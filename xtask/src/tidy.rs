@@ -46,10 +46,7 @@ fn root() -> PathBuf {
 }
 
 fn metadata() -> Metadata {
-    MetadataCommand::new()
-        .manifest_path(root().join("Cargo.toml"))
-        .exec()
-        .expect("cargo metadata")
+    MetadataCommand::new().manifest_path(root().join("Cargo.toml")).exec().expect("cargo metadata")
 }
 
 fn check_edges(edges: &[(String, String)]) -> Vec<String> {
@@ -74,8 +71,12 @@ fn check_edges(edges: &[(String, String)]) -> Vec<String> {
 fn dependency_graph_is_one_way() {
     let meta = metadata();
     let members: HashSet<&PackageId> = meta.workspace_members.iter().collect();
-    let names: HashSet<String> =
-        meta.packages.iter().filter(|p| members.contains(&p.id)).map(|p| p.name.to_string()).collect();
+    let names: HashSet<String> = meta
+        .packages
+        .iter()
+        .filter(|p| members.contains(&p.id))
+        .map(|p| p.name.to_string())
+        .collect();
     let mut edges = Vec::new();
     for pkg in meta.packages.iter().filter(|p| members.contains(&p.id)) {
         for dep in &pkg.dependencies {
@@ -132,7 +133,11 @@ fn no_tokio_in_runtime_crates() {
             }
         }
     }
-    assert!(bad.is_empty(), "tokio reaches a runtime crate:\n{}", bad.into_iter().collect::<Vec<_>>().join("\n"));
+    assert!(
+        bad.is_empty(),
+        "tokio reaches a runtime crate:\n{}",
+        bad.into_iter().collect::<Vec<_>>().join("\n")
+    );
 }
 
 /// Every tracked `.rs` file starts with a `//!` line saying what it is for.

@@ -226,7 +226,7 @@ async fn process(
 ) -> Result<(), TransportError> {
     let mut n = 0u32;
     loop {
-        if n % BACKLOG_CHECK_EVERY == 0 && n > 0 && writer.backlog() > HIGH_WATER {
+        if n.is_multiple_of(BACKLOG_CHECK_EVERY) && n > 0 && writer.backlog() > HIGH_WATER {
             writer.ready(HIGH_WATER).await;
         }
         n = n.wrapping_add(1);
