@@ -54,7 +54,9 @@
 //!
 //! Owned typed values cost what they allocate: decoding seed 000's `echomsg` into `String`s
 //! and a `BTreeMap` is dominated by its 7 allocations, not by the codec. Types that borrow
-//! (`&str`, `&[u8]`) avoid them where a handler allows.
+//! (`&str`, `&[u8]`, or `Cow<'a, str>` with `#[serde(borrow)]`, which this deserializer
+//! always fills as `Cow::Borrowed`) avoid them where a handler allows: about a quarter of
+//! the round trip (see *Measuring*).
 //!
 //! # Protos as arrays
 //!

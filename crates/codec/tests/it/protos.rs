@@ -172,3 +172,32 @@ fn bin_fields_go_out_as_bin_and_read_any_byte_shape() {
         .deserialize::<WithBin>()
         .is_err());
 }
+
+#[test]
+fn cow_fields_with_serde_borrow_borrow_the_buffer() {
+    use std::borrow::Cow;
+    /// seed 000's echomsg as generated code may declare it to avoid allocating strings.
+    #[derive(Debug, Default, Deserialize, Serialize)]
+    #[serde(default)]
+    struct EchomsgCow<'a> {
+        #[serde(borrow)]
+        my_string: Cow<'a, str>,
+        vec_int: Vec<i64>,
+        #[serde(borrow)]
+        dict_string: BTreeMap<i64, Cow<'a, str>>,
+    }
+    let echo = sample();
+    let wire = bytes(&echo);
+    let got: EchomsgCow<'_> = RawValue::from_slice(&wire).unwrap().deserialize().unwrap();
+    // fixstr and str8 alike are borrowed, not copied.
+    assert!(matches!(got.my_string, Cow::Borrowed(_)), "{:?}", got.my_string);
+    assert!(got.dict_string.values().all(|v| matches!(v, Cow::Borrowed(_))));
+    assert!(wire.as_ptr_range().contains(&got.my_string.as_ptr()));
+    assert_eq!(got.my_string, echo.my_string);
+    assert_eq!(got.vec_int, echo.vec_int);
+    let dict: BTreeMap<i64, String> =
+        got.dict_string.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    assert_eq!(dict, echo.dict_string);
+    // And it goes out byte for byte as the owned proto does.
+    assert_eq!(bytes(&got), wire);
+}
