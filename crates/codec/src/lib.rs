@@ -54,9 +54,10 @@
 //!
 //! Owned typed values cost what they allocate: decoding seed 000's `echomsg` into `String`s
 //! and a `BTreeMap` is dominated by its 7 allocations, not by the codec. Types that borrow
-//! (`&str`, `&[u8]`, or `Cow<'a, str>` with `#[serde(borrow)]`, which this deserializer
-//! always fills as `Cow::Borrowed`) avoid them where a handler allows: about a quarter of
-//! the round trip (see *Measuring*).
+//! (`&str`, `&[u8]`) avoid them where a handler allows: about a quarter of the round trip
+//! (see *Measuring*). A `Cow<'a, str>` field with `#[serde(borrow)]` is borrowed too, but
+//! serde fills a `Cow` nested in a container (`BTreeMap<i64, Cow<str>>`) as owned: use
+//! `&'a str` there.
 //!
 //! # Protos as arrays
 //!
