@@ -33,10 +33,6 @@ fn arg_items(api: &Api) -> Vec<String> {
     items
 }
 
-fn arg_names(api: &Api) -> String {
-    params(api).iter().map(|(n, _)| format!(", {}", ident(n))).collect()
-}
-
 fn wire_tuple(api: &Api) -> String {
     let names: Vec<String> = params(api).iter().map(|(n, _)| ident(n)).collect();
     tuple(&names)
@@ -61,7 +57,7 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
     c.blank();
     let mut uses = type_imports(&service.server.apis, "super::protos");
     uses.push("use std::path::Path;".to_string());
-    uses.push("use svrkit::client::{Client, ClientError, Endpoint};".to_string());
+    uses.push("use svrkit::client::{BlockingClient, Client, ClientError, Endpoint};".to_string());
     c.use_groups(uses);
 
     c.doc(&format!(
@@ -130,17 +126,26 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
     c.blank();
 
     c.doc(&format!(
-        "A blocking client of `{}`: each call runs the async one to completion.",
+        "A blocking client of `{}`: each call waits for its answer on the calling thread.\n\n\
+         It wraps the facade's [`BlockingClient`], which polls the socket itself (no\n\
+         executor, no thread hand-off); do not call it from inside an async task.",
         service.app
     ));
     c.line("#[derive(Clone, Debug)]");
     c.open(format!("pub struct {blocking} {{"));
-    c.line(format!("inner: {client},"));
+    c.line("inner: BlockingClient,");
+    c.close("}");
+    c.blank();
+    c.doc("A blocking view of an async client (same connections, routing and key).");
+    c.open(format!("impl From<{client}> for {blocking} {{"));
+    c.open(format!("fn from(client: {client}) -> {blocking} {{"));
+    c.line(format!("{blocking}::new(BlockingClient::from(client.inner))"));
+    c.close("}");
     c.close("}");
     c.blank();
     c.open(format!("impl {blocking} {{"));
-    c.doc("Wrap an async client.");
-    c.open(format!("pub fn new(inner: {client}) -> {blocking} {{"));
+    c.doc("Wrap a facade blocking client.");
+    c.open(format!("pub fn new(inner: BlockingClient) -> {blocking} {{"));
     c.line(format!("{blocking} {{ inner }}"));
     c.close("}");
     c.blank();
@@ -148,16 +153,16 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
     c.open(format!(
         "pub fn from_conf(path: impl AsRef<Path>) -> Result<{blocking}, ClientError> {{"
     ));
-    c.line(format!("{client}::from_conf(path).map({blocking}::new)"));
+    c.line(format!("{client}::from_conf(path).map({blocking}::from)"));
     c.close("}");
     c.blank();
     c.doc("A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.");
     c.open(format!("pub fn connect(server: impl Into<Endpoint>) -> {blocking} {{"));
-    c.line(format!("{blocking}::new({client}::connect(server))"));
+    c.line(format!("{blocking}::new(BlockingClient::connect_to(server))"));
     c.close("}");
     c.blank();
-    c.doc("The async client underneath.");
-    c.open(format!("pub fn inner(&self) -> &{client} {{"));
+    c.doc("The facade client underneath (routing keys, raw calls; `as_async()` for async).");
+    c.open("pub fn inner(&self) -> &BlockingClient {");
     c.line("&self.inner");
     c.close("}");
     c.blank();
@@ -177,10 +182,7 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
             &format!(") -> Result<{}, ClientError> {{", ret(api)),
         );
         c.push_indent();
-        c.line(format!(
-            "svrkit::block_on(self.inner.{name}({}))",
-            arg_names(api).trim_start_matches(", ")
-        ));
+        c.line(format!("self.inner.call({}, &{})", lit(&api.name), wire_tuple(api)));
         c.close("}");
         c.blank();
         c.doc(&format!("Send `{}` as a one-way notification.", api.name));
@@ -190,11 +192,7 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
             ") -> Result<(), ClientError> {",
         );
         c.push_indent();
-        c.line(format!(
-            "svrkit::block_on(self.inner.{}_notify({}))",
-            api.method,
-            arg_names(api).trim_start_matches(", ")
-        ));
+        c.line(format!("self.inner.notify({}, &{})", lit(&api.name), wire_tuple(api)));
         c.close("}");
     }
     c.close("}");

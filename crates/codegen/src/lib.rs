@@ -23,7 +23,7 @@
 //! written as msgpack arrays in field order (with a hand-rolled, tolerant `Deserialize`:
 //! missing trailing fields default, extra trailing fields are skipped), the service trait
 //! has one async method per API, `router()` binds it to the facade's `Router`, and the
-//! client module wraps the facade's routing `Client` in typed async and blocking clients.
+//! client module wraps the facade's routing `Client` and `BlockingClient` in typed clients.
 //! Text is emitted through a small indenting writer so it reads like hand-written,
 //! rustfmt-formatted code.
 //!

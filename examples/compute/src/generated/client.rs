@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use svrkit::client::{Client, ClientError, Endpoint};
+use svrkit::client::{BlockingClient, Client, ClientError, Endpoint};
 
 use super::protos::Pong;
 
@@ -73,30 +73,40 @@ impl ComputeClient {
     }
 }
 
-/// A blocking client of `compute`: each call runs the async one to completion.
+/// A blocking client of `compute`: each call waits for its answer on the calling thread.
+///
+/// It wraps the facade's [`BlockingClient`], which polls the socket itself (no
+/// executor, no thread hand-off); do not call it from inside an async task.
 #[derive(Clone, Debug)]
 pub struct ComputeBlockingClient {
-    inner: ComputeClient,
+    inner: BlockingClient,
+}
+
+/// A blocking view of an async client (same connections, routing and key).
+impl From<ComputeClient> for ComputeBlockingClient {
+    fn from(client: ComputeClient) -> ComputeBlockingClient {
+        ComputeBlockingClient::new(BlockingClient::from(client.inner))
+    }
 }
 
 impl ComputeBlockingClient {
-    /// Wrap an async client.
-    pub fn new(inner: ComputeClient) -> ComputeBlockingClient {
+    /// Wrap a facade blocking client.
+    pub fn new(inner: BlockingClient) -> ComputeBlockingClient {
         ComputeBlockingClient { inner }
     }
 
     /// A client routed by a client config file (`*_cli.conf`).
     pub fn from_conf(path: impl AsRef<Path>) -> Result<ComputeBlockingClient, ClientError> {
-        ComputeClient::from_conf(path).map(ComputeBlockingClient::new)
+        ComputeClient::from_conf(path).map(ComputeBlockingClient::from)
     }
 
     /// A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.
     pub fn connect(server: impl Into<Endpoint>) -> ComputeBlockingClient {
-        ComputeBlockingClient::new(ComputeClient::connect(server))
+        ComputeBlockingClient::new(BlockingClient::connect_to(server))
     }
 
-    /// The async client underneath.
-    pub fn inner(&self) -> &ComputeClient {
+    /// The facade client underneath (routing keys, raw calls; `as_async()` for async).
+    pub fn inner(&self) -> &BlockingClient {
         &self.inner
     }
 
@@ -107,31 +117,31 @@ impl ComputeBlockingClient {
 
     /// Call `ping`: takes nothing, returns pong.
     pub fn ping(&self) -> Result<Pong, ClientError> {
-        svrkit::block_on(self.inner.ping())
+        self.inner.call("ping", &())
     }
 
     /// Send `ping` as a one-way notification.
     pub fn ping_notify(&self) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.ping_notify())
+        self.inner.notify("ping", &())
     }
 
     /// Call `pi`: takes (`n`: int), returns float.
     pub fn pi(&self, n: i64) -> Result<f64, ClientError> {
-        svrkit::block_on(self.inner.pi(n))
+        self.inner.call("pi", &(n,))
     }
 
     /// Send `pi` as a one-way notification.
     pub fn pi_notify(&self, n: i64) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.pi_notify(n))
+        self.inner.notify("pi", &(n,))
     }
 
     /// Call `fib`: takes (`n`: int), returns int.
     pub fn fib(&self, n: i64) -> Result<i64, ClientError> {
-        svrkit::block_on(self.inner.fib(n))
+        self.inner.call("fib", &(n,))
     }
 
     /// Send `fib` as a one-way notification.
     pub fn fib_notify(&self, n: i64) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.fib_notify(n))
+        self.inner.notify("fib", &(n,))
     }
 }

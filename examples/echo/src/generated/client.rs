@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use svrkit::client::{Client, ClientError, Endpoint};
+use svrkit::client::{BlockingClient, Client, ClientError, Endpoint};
 
 use super::protos::Echomsg;
 
@@ -83,30 +83,40 @@ impl EchoClient {
     }
 }
 
-/// A blocking client of `echo`: each call runs the async one to completion.
+/// A blocking client of `echo`: each call waits for its answer on the calling thread.
+///
+/// It wraps the facade's [`BlockingClient`], which polls the socket itself (no
+/// executor, no thread hand-off); do not call it from inside an async task.
 #[derive(Clone, Debug)]
 pub struct EchoBlockingClient {
-    inner: EchoClient,
+    inner: BlockingClient,
+}
+
+/// A blocking view of an async client (same connections, routing and key).
+impl From<EchoClient> for EchoBlockingClient {
+    fn from(client: EchoClient) -> EchoBlockingClient {
+        EchoBlockingClient::new(BlockingClient::from(client.inner))
+    }
 }
 
 impl EchoBlockingClient {
-    /// Wrap an async client.
-    pub fn new(inner: EchoClient) -> EchoBlockingClient {
+    /// Wrap a facade blocking client.
+    pub fn new(inner: BlockingClient) -> EchoBlockingClient {
         EchoBlockingClient { inner }
     }
 
     /// A client routed by a client config file (`*_cli.conf`).
     pub fn from_conf(path: impl AsRef<Path>) -> Result<EchoBlockingClient, ClientError> {
-        EchoClient::from_conf(path).map(EchoBlockingClient::new)
+        EchoClient::from_conf(path).map(EchoBlockingClient::from)
     }
 
     /// A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.
     pub fn connect(server: impl Into<Endpoint>) -> EchoBlockingClient {
-        EchoBlockingClient::new(EchoClient::connect(server))
+        EchoBlockingClient::new(BlockingClient::connect_to(server))
     }
 
-    /// The async client underneath.
-    pub fn inner(&self) -> &EchoClient {
+    /// The facade client underneath (routing keys, raw calls; `as_async()` for async).
+    pub fn inner(&self) -> &BlockingClient {
         &self.inner
     }
 
@@ -117,41 +127,41 @@ impl EchoBlockingClient {
 
     /// Call `echo1`: takes `echomsg`, returns echomsg.
     pub fn echo1(&self, req: &Echomsg) -> Result<Echomsg, ClientError> {
-        svrkit::block_on(self.inner.echo1(req))
+        self.inner.call("echo1", &(req,))
     }
 
     /// Send `echo1` as a one-way notification.
     pub fn echo1_notify(&self, req: &Echomsg) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.echo1_notify(req))
+        self.inner.notify("echo1", &(req,))
     }
 
     /// Call `echo2`: takes nothing, returns echomsg.
     pub fn echo2(&self) -> Result<Echomsg, ClientError> {
-        svrkit::block_on(self.inner.echo2())
+        self.inner.call("echo2", &())
     }
 
     /// Send `echo2` as a one-way notification.
     pub fn echo2_notify(&self) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.echo2_notify())
+        self.inner.notify("echo2", &())
     }
 
     /// Call `echo3`: takes nothing, answers nil.
     pub fn echo3(&self) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.echo3())
+        self.inner.call("echo3", &())
     }
 
     /// Send `echo3` as a one-way notification.
     pub fn echo3_notify(&self) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.echo3_notify())
+        self.inner.notify("echo3", &())
     }
 
     /// Call `echo4`: takes `echomsg`, answers nil.
     pub fn echo4(&self, req: &Echomsg) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.echo4(req))
+        self.inner.call("echo4", &(req,))
     }
 
     /// Send `echo4` as a one-way notification.
     pub fn echo4_notify(&self, req: &Echomsg) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.echo4_notify(req))
+        self.inner.notify("echo4", &(req,))
     }
 }

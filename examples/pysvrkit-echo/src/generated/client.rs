@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use svrkit::client::{Client, ClientError, Endpoint};
+use svrkit::client::{BlockingClient, Client, ClientError, Endpoint};
 
 use super::protos::Echomsg;
 use super::value::Value;
@@ -54,30 +54,40 @@ impl EchoClient {
     }
 }
 
-/// A blocking client of `echo`: each call runs the async one to completion.
+/// A blocking client of `echo`: each call waits for its answer on the calling thread.
+///
+/// It wraps the facade's [`BlockingClient`], which polls the socket itself (no
+/// executor, no thread hand-off); do not call it from inside an async task.
 #[derive(Clone, Debug)]
 pub struct EchoBlockingClient {
-    inner: EchoClient,
+    inner: BlockingClient,
+}
+
+/// A blocking view of an async client (same connections, routing and key).
+impl From<EchoClient> for EchoBlockingClient {
+    fn from(client: EchoClient) -> EchoBlockingClient {
+        EchoBlockingClient::new(BlockingClient::from(client.inner))
+    }
 }
 
 impl EchoBlockingClient {
-    /// Wrap an async client.
-    pub fn new(inner: EchoClient) -> EchoBlockingClient {
+    /// Wrap a facade blocking client.
+    pub fn new(inner: BlockingClient) -> EchoBlockingClient {
         EchoBlockingClient { inner }
     }
 
     /// A client routed by a client config file (`*_cli.conf`).
     pub fn from_conf(path: impl AsRef<Path>) -> Result<EchoBlockingClient, ClientError> {
-        EchoClient::from_conf(path).map(EchoBlockingClient::new)
+        EchoClient::from_conf(path).map(EchoBlockingClient::from)
     }
 
     /// A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.
     pub fn connect(server: impl Into<Endpoint>) -> EchoBlockingClient {
-        EchoBlockingClient::new(EchoClient::connect(server))
+        EchoBlockingClient::new(BlockingClient::connect_to(server))
     }
 
-    /// The async client underneath.
-    pub fn inner(&self) -> &EchoClient {
+    /// The facade client underneath (routing keys, raw calls; `as_async()` for async).
+    pub fn inner(&self) -> &BlockingClient {
         &self.inner
     }
 
@@ -88,11 +98,11 @@ impl EchoBlockingClient {
 
     /// Call `echo`: takes (`msg`: echomsg), returns any msgpack value.
     pub fn echo(&self, msg: &Echomsg) -> Result<Value, ClientError> {
-        svrkit::block_on(self.inner.echo(msg))
+        self.inner.call("echo", &(msg,))
     }
 
     /// Send `echo` as a one-way notification.
     pub fn echo_notify(&self, msg: &Echomsg) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.echo_notify(msg))
+        self.inner.notify("echo", &(msg,))
     }
 }

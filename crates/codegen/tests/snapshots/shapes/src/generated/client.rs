@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use svrkit::client::{Client, ClientError, Endpoint};
+use svrkit::client::{BlockingClient, Client, ClientError, Endpoint};
 
 use super::protos::{Empty, ItemRecord, Point};
 use super::value::Bytes;
@@ -95,30 +95,40 @@ impl ShapesClient {
     }
 }
 
-/// A blocking client of `shapes`: each call runs the async one to completion.
+/// A blocking client of `shapes`: each call waits for its answer on the calling thread.
+///
+/// It wraps the facade's [`BlockingClient`], which polls the socket itself (no
+/// executor, no thread hand-off); do not call it from inside an async task.
 #[derive(Clone, Debug)]
 pub struct ShapesBlockingClient {
-    inner: ShapesClient,
+    inner: BlockingClient,
+}
+
+/// A blocking view of an async client (same connections, routing and key).
+impl From<ShapesClient> for ShapesBlockingClient {
+    fn from(client: ShapesClient) -> ShapesBlockingClient {
+        ShapesBlockingClient::new(BlockingClient::from(client.inner))
+    }
 }
 
 impl ShapesBlockingClient {
-    /// Wrap an async client.
-    pub fn new(inner: ShapesClient) -> ShapesBlockingClient {
+    /// Wrap a facade blocking client.
+    pub fn new(inner: BlockingClient) -> ShapesBlockingClient {
         ShapesBlockingClient { inner }
     }
 
     /// A client routed by a client config file (`*_cli.conf`).
     pub fn from_conf(path: impl AsRef<Path>) -> Result<ShapesBlockingClient, ClientError> {
-        ShapesClient::from_conf(path).map(ShapesBlockingClient::new)
+        ShapesClient::from_conf(path).map(ShapesBlockingClient::from)
     }
 
     /// A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.
     pub fn connect(server: impl Into<Endpoint>) -> ShapesBlockingClient {
-        ShapesBlockingClient::new(ShapesClient::connect(server))
+        ShapesBlockingClient::new(BlockingClient::connect_to(server))
     }
 
-    /// The async client underneath.
-    pub fn inner(&self) -> &ShapesClient {
+    /// The facade client underneath (routing keys, raw calls; `as_async()` for async).
+    pub fn inner(&self) -> &BlockingClient {
         &self.inner
     }
 
@@ -129,51 +139,51 @@ impl ShapesBlockingClient {
 
     /// Call `put`: takes `item_record`, returns empty.
     pub fn put(&self, req: &ItemRecord) -> Result<Empty, ClientError> {
-        svrkit::block_on(self.inner.put(req))
+        self.inner.call("put", &(req,))
     }
 
     /// Send `put` as a one-way notification.
     pub fn put_notify(&self, req: &ItemRecord) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.put_notify(req))
+        self.inner.notify("put", &(req,))
     }
 
     /// Call `move`: takes (`p`: point, `dx`: float), returns point.
     pub fn r#move(&self, p: &Point, dx: f64) -> Result<Point, ClientError> {
-        svrkit::block_on(self.inner.r#move(p, dx))
+        self.inner.call("move", &(p, dx))
     }
 
     /// Send `move` as a one-way notification.
     pub fn move_notify(&self, p: &Point, dx: f64) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.move_notify(p, dx))
+        self.inner.notify("move", &(p, dx))
     }
 
     /// Call `count`: takes (`prefix`: string), returns int.
     pub fn count(&self, prefix: &str) -> Result<i64, ClientError> {
-        svrkit::block_on(self.inner.count(prefix))
+        self.inner.call("count", &(prefix,))
     }
 
     /// Send `count` as a one-way notification.
     pub fn count_notify(&self, prefix: &str) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.count_notify(prefix))
+        self.inner.notify("count", &(prefix,))
     }
 
     /// Call `anything`: takes (`key`: bin), returns any msgpack value.
     pub fn anything(&self, key: &Bytes) -> Result<Value, ClientError> {
-        svrkit::block_on(self.inner.anything(key))
+        self.inner.call("anything", &(key,))
     }
 
     /// Send `anything` as a one-way notification.
     pub fn anything_notify(&self, key: &Bytes) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.anything_notify(key))
+        self.inner.notify("anything", &(key,))
     }
 
     /// Call `reset`: takes nothing, answers nil.
     pub fn reset(&self) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.reset())
+        self.inner.call("reset", &())
     }
 
     /// Send `reset` as a one-way notification.
     pub fn reset_notify(&self) -> Result<(), ClientError> {
-        svrkit::block_on(self.inner.reset_notify())
+        self.inner.notify("reset", &())
     }
 }
