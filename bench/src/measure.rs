@@ -69,7 +69,7 @@ impl Tally {
     }
 }
 
-/// User + system CPU time of a process (all its threads), from /proc/<pid>/stat.
+/// User + system CPU time of a process (all its threads), from `/proc/<pid>/stat`.
 pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
