@@ -3,7 +3,7 @@
 //!
 //! # Design
 //!
-//! The proxy is a [`Server`] whose [`Router`] has a single *fallback* route: every request,
+//! The proxy is a [`Server`] whose [`Router`](crate::server::Router) has a single *fallback* route: every request,
 //! whatever its method, is handed over with its params as raw msgpack bytes. The proxy picks
 //! the service, forwards the call with that service's [`Client`](crate::client::Client)
 //! (round robin over the live backends, failover and ejection as any svrkit client: a

@@ -20,7 +20,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// Typed method parameters decoded from the msgpack params array: tuples of up to 12
 /// `DeserializeOwned` elements, `()` for none. Dialect-000 APIs take `(Req,)` or `()`;
 /// dialect-001 APIs take `(A, B, C)`. The arity is checked first, so a wrong count is
-/// reported as such ("expected 1 param [Echomsg], got 2").
+/// reported as such ("expected 1 param \[Echomsg\], got 2").
 pub trait Params: Sized + Send + 'static {
     /// Number of elements expected.
     const ARITY: u32;
