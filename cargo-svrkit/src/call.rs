@@ -115,7 +115,8 @@ fn client(a: &CallArgs, idl: &Idl) -> Result<Client> {
         None => project::client_conf(Path::new(".")).ok(),
     };
     if let Some(conf) = conf {
-        let mut client = Client::from_file(&conf).map_err(|e| anyhow!("{e}"))?;
+        // `discovery = zk` in the file: the servers registered in ZooKeeper.
+        let mut client = svrkit::discovery::client_from_file(&conf).map_err(|e| anyhow!("{e}"))?;
         match &a.key {
             Some(key) => client.set_key(key),
             // Sharding needs a shard id; shard 0 is as good as any for a one-off call.

@@ -58,6 +58,7 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
     let mut uses = type_imports(&service.server.apis, "super::protos");
     uses.push("use std::path::Path;".to_string());
     uses.push("use svrkit::client::{BlockingClient, Client, ClientError, Endpoint};".to_string());
+    uses.push("use svrkit::discovery::DiscoveryError;".to_string());
     c.use_groups(uses);
 
     c.doc(&format!(
@@ -75,9 +76,14 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
     c.line(format!("{client} {{ inner }}"));
     c.close("}");
     c.blank();
-    c.doc("A client routed by a client config file (`*_cli.conf`).");
-    c.open(format!("pub fn from_conf(path: impl AsRef<Path>) -> Result<{client}, ClientError> {{"));
-    c.line(format!("Client::from_file(path).map({client}::new)"));
+    c.doc(
+        "A client routed by a client config file (`*_cli.conf`); with `discovery = zk` its\n\
+         servers follow ZooKeeper (this blocks while ZooKeeper is first listed).",
+    );
+    c.open(format!(
+        "pub fn from_conf(path: impl AsRef<Path>) -> Result<{client}, DiscoveryError> {{"
+    ));
+    c.line(format!("svrkit::discovery::client_from_file(path).map({client}::new)"));
     c.close("}");
     c.blank();
     c.doc("A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.");
@@ -149,9 +155,11 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
     c.line(format!("{blocking} {{ inner }}"));
     c.close("}");
     c.blank();
-    c.doc("A client routed by a client config file (`*_cli.conf`).");
+    c.doc(&format!(
+        "A client routed by a client config file (`*_cli.conf`), see [`{client}::from_conf`]."
+    ));
     c.open(format!(
-        "pub fn from_conf(path: impl AsRef<Path>) -> Result<{blocking}, ClientError> {{"
+        "pub fn from_conf(path: impl AsRef<Path>) -> Result<{blocking}, DiscoveryError> {{"
     ));
     c.line(format!("{client}::from_conf(path).map({blocking}::from)"));
     c.close("}");

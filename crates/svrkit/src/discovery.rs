@@ -39,7 +39,8 @@
 //! The watch lives as long as the [`DiscoveryClient`] (and its clones): it derefs to
 //! [`Client`], so every call method is there. [`DiscoveryClient::detach`] hands out a plain
 //! `Client` and lets the watch run until the process exits (for generated code that stores
-//! a `Client`).
+//! a `Client`). [`client_from_file`] is that in one call, from a client config file: the
+//! generated clients' `from_conf` use it, so `discovery = zk` works there too.
 //!
 //! # Example
 //!
@@ -81,6 +82,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -195,6 +197,21 @@ pub async fn connect_with(
             DiscoveryClient::attach(client, config.routing.clone(), discovery, options).await
         }
     }
+}
+
+/// A plain [`Client`] for the client config file at `path`: with `discovery = zk` its
+/// servers follow ZooKeeper for the life of the process ([`connect`], then
+/// [`DiscoveryClient::detach`]); without, a static client and no ZooKeeper at all.
+///
+/// It blocks the calling thread while ZooKeeper is first listed (up to the default
+/// [`DiscoveryOptions::connect_timeout`]), so call it at start-up, not from async code
+/// (there, use [`connect`]). Errors name the file (config) or the ZooKeeper hosts.
+pub fn client_from_file(path: impl AsRef<Path>) -> Result<Client, DiscoveryError> {
+    let config = ClientConfig::load(path).map_err(ClientError::from)?;
+    if config.discovery.is_none() {
+        return Ok(Client::new(config)?);
+    }
+    Ok(smol::block_on(connect(&config))?.detach())
 }
 
 /// A [`Client`] whose server set follows ZooKeeper. Derefs to [`Client`]; clones share the

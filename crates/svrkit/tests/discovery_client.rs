@@ -1,6 +1,6 @@
 //! Client-side discovery on a real ZooKeeper: servers appearing and vanishing while a
 //! `discovery = zk` client runs, static lists plus discovery, sharding from registered
-//! ranges, ZooKeeper down and back, and ZooKeeper unreachable at start.
+//! ranges, ZooKeeper down and back, ZooKeeper unreachable at start, and `client_from_file`.
 
 mod discovery_support;
 
@@ -14,7 +14,7 @@ use svrkit::discovery::{
 };
 use svrkit_discovery::testing::ZkServer;
 
-use discovery_support::{wait_for, Backend};
+use discovery_support::{wait_for, Backend, TempDir};
 
 const LIMIT: Duration = Duration::from_secs(15);
 
@@ -239,4 +239,49 @@ fn zookeeper_unreachable_at_start_is_an_error_naming_the_address() {
     let text = err.to_string();
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(text.contains("unreachable"), "{text}");
+}
+
+#[test]
+fn client_from_file_follows_zookeeper_for_good_and_reads_static_files_without_it() {
+    let zk = ZkServer::start().unwrap();
+    let opts = ZkOptions::new(&zk.hosts()).unwrap();
+    let a = Backend::registered("a", &opts, "fromfile");
+    let dir = TempDir::new("fromfile");
+    let zk_conf = dir.0.join("zk_cli.conf");
+    std::fs::write(
+        &zk_conf,
+        format!(
+            "[server]\nmode = hashring\ntimeout = 1s\ndiscovery = zk\nzk = {}\n\
+             path = /svrkit/fromfile/providers\n",
+            zk.hosts()
+        ),
+    )
+    .unwrap();
+    // A plain `Client` (the DiscoveryClient is gone) whose servers still follow ZooKeeper.
+    let client = discovery::client_from_file(&zk_conf).unwrap();
+    assert_eq!(answering(&client, 3), labels(&["a"]));
+    let b = Backend::registered("b", &opts, "fromfile");
+    wait_for("b gets traffic through the detached watch", LIMIT, || {
+        (answering(&client, 10) == labels(&["a", "b"])).then_some(())
+    });
+
+    // Without `discovery`, the file's static list and no ZooKeeper.
+    let static_conf = dir.0.join("static_cli.conf");
+    std::fs::write(
+        &static_conf,
+        format!(
+            "[server]\nmode = hashring\nsum = 1\n[server0]\nip = 127.0.0.1\nport = {}\n",
+            b.addr.port()
+        ),
+    )
+    .unwrap();
+    let fixed = discovery::client_from_file(&static_conf).unwrap();
+    assert_eq!(answering(&fixed, 5), labels(&["b"]));
+
+    // A broken file is an error naming it.
+    std::fs::write(dir.0.join("bad_cli.conf"), "[server]\nmode = nonsense\n").unwrap();
+    let err = discovery::client_from_file(dir.0.join("bad_cli.conf")).unwrap_err();
+    assert!(err.to_string().contains("bad_cli.conf"), "{err}");
+    drop((client, fixed));
+    drop((a, b));
 }

@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use svrkit::client::{BlockingClient, Client, ClientError, Endpoint};
+use svrkit::discovery::DiscoveryError;
 
 use super::protos::Pong;
 
@@ -22,9 +23,10 @@ impl ComputeClient {
         ComputeClient { inner }
     }
 
-    /// A client routed by a client config file (`*_cli.conf`).
-    pub fn from_conf(path: impl AsRef<Path>) -> Result<ComputeClient, ClientError> {
-        Client::from_file(path).map(ComputeClient::new)
+    /// A client routed by a client config file (`*_cli.conf`); with `discovery = zk` its
+    /// servers follow ZooKeeper (this blocks while ZooKeeper is first listed).
+    pub fn from_conf(path: impl AsRef<Path>) -> Result<ComputeClient, DiscoveryError> {
+        svrkit::discovery::client_from_file(path).map(ComputeClient::new)
     }
 
     /// A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.
@@ -95,8 +97,8 @@ impl ComputeBlockingClient {
         ComputeBlockingClient { inner }
     }
 
-    /// A client routed by a client config file (`*_cli.conf`).
-    pub fn from_conf(path: impl AsRef<Path>) -> Result<ComputeBlockingClient, ClientError> {
+    /// A client routed by a client config file (`*_cli.conf`), see [`ComputeClient::from_conf`].
+    pub fn from_conf(path: impl AsRef<Path>) -> Result<ComputeBlockingClient, DiscoveryError> {
         ComputeClient::from_conf(path).map(ComputeBlockingClient::from)
     }
 

@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use svrkit::client::{BlockingClient, Client, ClientError, Endpoint};
+use svrkit::discovery::DiscoveryError;
 
 use super::protos::Echomsg;
 use super::value::Value;
@@ -23,9 +24,10 @@ impl EchoClient {
         EchoClient { inner }
     }
 
-    /// A client routed by a client config file (`*_cli.conf`).
-    pub fn from_conf(path: impl AsRef<Path>) -> Result<EchoClient, ClientError> {
-        Client::from_file(path).map(EchoClient::new)
+    /// A client routed by a client config file (`*_cli.conf`); with `discovery = zk` its
+    /// servers follow ZooKeeper (this blocks while ZooKeeper is first listed).
+    pub fn from_conf(path: impl AsRef<Path>) -> Result<EchoClient, DiscoveryError> {
+        svrkit::discovery::client_from_file(path).map(EchoClient::new)
     }
 
     /// A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.
@@ -76,8 +78,8 @@ impl EchoBlockingClient {
         EchoBlockingClient { inner }
     }
 
-    /// A client routed by a client config file (`*_cli.conf`).
-    pub fn from_conf(path: impl AsRef<Path>) -> Result<EchoBlockingClient, ClientError> {
+    /// A client routed by a client config file (`*_cli.conf`), see [`EchoClient::from_conf`].
+    pub fn from_conf(path: impl AsRef<Path>) -> Result<EchoBlockingClient, DiscoveryError> {
         EchoClient::from_conf(path).map(EchoBlockingClient::from)
     }
 

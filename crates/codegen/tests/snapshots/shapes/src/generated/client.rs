@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use svrkit::client::{BlockingClient, Client, ClientError, Endpoint};
+use svrkit::discovery::DiscoveryError;
 
 use super::protos::{Empty, ItemRecord, Point};
 use super::value::Bytes;
@@ -24,9 +25,10 @@ impl ShapesClient {
         ShapesClient { inner }
     }
 
-    /// A client routed by a client config file (`*_cli.conf`).
-    pub fn from_conf(path: impl AsRef<Path>) -> Result<ShapesClient, ClientError> {
-        Client::from_file(path).map(ShapesClient::new)
+    /// A client routed by a client config file (`*_cli.conf`); with `discovery = zk` its
+    /// servers follow ZooKeeper (this blocks while ZooKeeper is first listed).
+    pub fn from_conf(path: impl AsRef<Path>) -> Result<ShapesClient, DiscoveryError> {
+        svrkit::discovery::client_from_file(path).map(ShapesClient::new)
     }
 
     /// A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.
@@ -117,8 +119,8 @@ impl ShapesBlockingClient {
         ShapesBlockingClient { inner }
     }
 
-    /// A client routed by a client config file (`*_cli.conf`).
-    pub fn from_conf(path: impl AsRef<Path>) -> Result<ShapesBlockingClient, ClientError> {
+    /// A client routed by a client config file (`*_cli.conf`), see [`ShapesClient::from_conf`].
+    pub fn from_conf(path: impl AsRef<Path>) -> Result<ShapesBlockingClient, DiscoveryError> {
         ShapesClient::from_conf(path).map(ShapesBlockingClient::from)
     }
 
