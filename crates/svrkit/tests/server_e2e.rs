@@ -86,7 +86,8 @@ fn many_pipelined_calls_each_answered_once() {
     let mut seen = HashSet::new();
     for _ in 0..2000 {
         let r = c.recv();
-        let want = if r.msgid.is_multiple_of(3) { i64::from(r.msgid) } else { i64::from(r.msgid) + 1 };
+        let want =
+            if r.msgid.is_multiple_of(3) { i64::from(r.msgid) } else { i64::from(r.msgid) + 1 };
         assert_eq!(r.value::<i64>(), want, "msgid {}", r.msgid);
         assert!(seen.insert(r.msgid), "msgid {} answered twice", r.msgid);
     }
