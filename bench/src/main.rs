@@ -30,10 +30,6 @@
 //! bounded, and everything runs on loopback.
 
 mod harness;
-/// cargo-svrkit's load generator (`cargo svrkit bench`), compiled and tested here too.
-#[cfg(test)]
-#[path = "../../cargo-svrkit/src/bench.rs"]
-mod loadgen;
 mod measure;
 mod micro;
 mod msg;

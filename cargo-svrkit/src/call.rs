@@ -11,6 +11,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Value as Json;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 use svrkit::client::{Client, ClientError, Endpoint};
 use svrkit_idl::{Idl, Params, Returns, Type};
 
@@ -104,6 +105,42 @@ pub(crate) fn run(a: CallArgs) -> Result<ExitCode> {
         }
         Err(e) => Err(anyhow!("{}: {e}", a.method)),
     }
+}
+
+/// `cargo svrkit bench`: the API's params from JSON via the IDL, then the load generator.
+pub(crate) fn bench(a: crate::BenchArgs) -> Result<ExitCode> {
+    let idl_path = match &a.idl {
+        Some(p) => p.clone(),
+        None => project::find_idl(Path::new("."))?,
+    };
+    let idl = project::load_idl(&idl_path)?;
+    let Some(api) = idl.api(&a.method) else {
+        bail!("`{}` is not an API of {} ({})", a.method, idl.app, idl_path.display());
+    };
+    let json: Json = serde_json::from_str(a.json.as_deref().unwrap_or("{}"))
+        .context("the request is not valid JSON")?;
+    let params = params_from_json(&idl, &api.params, &json)?;
+    let endpoint = match &a.addr {
+        Some(addr) => endpoint(addr)?,
+        None => {
+            let ip = idl.rpc_server.ip;
+            let host = if ip.is_unspecified() { "127.0.0.1".to_string() } else { ip.to_string() };
+            Endpoint::tcp(host, idl.rpc_server.port)
+        }
+    };
+    let mut spec = crate::bench::LoadSpec::new(endpoint, vec![(a.method.clone(), params)]);
+    spec.connections = a.connections;
+    spec.depth = a.pipeline;
+    spec.duration = a.duration.map(Duration::from_secs_f64);
+    spec.count = a.count;
+    spec.rate = a.rate;
+    spec.notify = a.notify;
+    spec.timeout = Duration::from_secs_f64(a.timeout);
+    spec.threads = a.threads;
+    spec.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let report = crate::bench::run(&spec).map_err(|e| anyhow!("{e}"))?;
+    print!("{}", report.render());
+    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn client(a: &CallArgs, idl: &Idl) -> Result<Client> {

@@ -7,6 +7,7 @@
 //! always rewritten, user files are written only when absent, and re-running changes
 //! nothing. Cargo runs it as `cargo-svrkit svrkit <args>`; the extra `svrkit` is dropped.
 
+mod bench;
 mod call;
 mod files;
 mod project;
@@ -95,12 +96,14 @@ Examples:
 Examples:
   cargo svrkit status")]
     Status(CtlArgs),
-    /// Load-test an API (not available yet in this version).
-    Bench {
-        /// Anything; the command is not implemented yet.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        rest: Vec<String>,
-    },
+    /// Load-test an API of a running service: progress, qps, latency histogram, errors by kind.
+    #[command(after_help = "\
+Examples:
+  cargo svrkit bench echo1 '{\"my_string\":\"hi\"}' -c 64 -d 10
+  cargo svrkit bench echo1 -c 1 -p 128 -n 1000000 --addr 127.0.0.1:3000
+  cargo svrkit bench echo4 --notify -d 5
+  cargo svrkit bench echo1 --rate 5000 -d 30     # a steady 5k calls/s")]
+    Bench(BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -178,6 +181,44 @@ struct CallArgs {
 }
 
 #[derive(Args, Debug)]
+struct BenchArgs {
+    /// The API to call.
+    method: String,
+    /// Its request as JSON, as for `call` (default: `{}`).
+    json: Option<String>,
+    /// Server address (default: the IDL's rpc_server ip and port), e.g. 127.0.0.1:3000.
+    #[arg(long, value_name = "A")]
+    addr: Option<String>,
+    /// The IDL (default: the one *.json in the current directory).
+    #[arg(long, value_name = "FILE")]
+    idl: Option<PathBuf>,
+    /// Connections.
+    #[arg(short = 'c', long, default_value_t = 1)]
+    connections: usize,
+    /// Calls in flight per connection (pipeline depth).
+    #[arg(short = 'p', long, default_value_t = 1)]
+    pipeline: usize,
+    /// Duration in seconds (default 10 unless -n is given).
+    #[arg(short = 'd', long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Number of calls.
+    #[arg(short = 'n', long)]
+    count: Option<u64>,
+    /// Calls per second over all connections (default: as fast as possible).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Send one-way notifications instead of calls.
+    #[arg(long)]
+    notify: bool,
+    /// Per-call timeout in seconds.
+    #[arg(long, default_value_t = 3.0)]
+    timeout: f64,
+    /// Client threads the connections are spread over.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+#[derive(Args, Debug)]
 struct CtlArgs {
     /// Server config file (default: APP_svr.conf).
     #[arg(short = 'c', long, value_name = "CONF")]
@@ -209,10 +250,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Call(a) => call::run(a),
         Cmd::Stop(a) => control(a, "stop"),
         Cmd::Status(a) => control(a, "status"),
-        Cmd::Bench { .. } => bail!(
-            "`cargo svrkit bench` is not available in this version yet; \
-             use `cargo svrkit call` for single calls"
-        ),
+        Cmd::Bench(a) => call::bench(a),
     }
 }
 
