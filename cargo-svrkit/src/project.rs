@@ -256,6 +256,47 @@ mod tests {
         assert_eq!(seen, 3);
     }
 
+    /// The configs `gen` writes load with the facade for each of seed 001's `self_server`
+    /// samples (simple thread, simple process_coroutine with coroutine_sum, custom process,
+    /// custom process_coroutine).
+    #[test]
+    fn generated_configs_load_for_every_seed_self_server_sample() {
+        use svrkit::config::{ClientConfig, DispatchType, ServerConfig};
+        let samples = [
+            r#"{"dispatch_type": "simple", "worker_type": "thread", "worker_sum": 4}"#,
+            r#"{"dispatch_type": "simple", "worker_type": "process_coroutine", "worker_sum": 2,
+                "coroutine_sum": 100}"#,
+            r#"{"dispatch_type": "custom", "worker_type": "process", "groups": [
+                {"group_name": "event", "worker_sum": 2}, {"group_name": "value", "worker_sum": 2}]}"#,
+            r#"{"dispatch_type": "custom", "worker_type": "process_coroutine", "groups": [
+                {"group_name": "event", "worker_sum": 2, "coroutine_sum": 100},
+                {"group_name": "value", "worker_sum": 2, "coroutine_sum": 100}]}"#,
+        ];
+        let head = &SAMPLE_ECHO[..SAMPLE_ECHO.find("\"self_server\"").unwrap()];
+        let options = svrkit_codegen::Options {
+            idl_file: "echo.json".to_string(),
+            package: "echo".to_string(),
+            svrkit: svrkit_codegen::SvrkitDep::Path("../svrkit".to_string()),
+            workspace: Workspace::Standalone,
+        };
+        for sample in samples {
+            let idl = svrkit_idl::parse(&format!("{head}\"self_server\": {sample}\n}}\n")).unwrap();
+            let out = svrkit_codegen::generate(&idl, &options);
+            let file = |suffix: &str| out.files.iter().find(|f| f.path.ends_with(suffix)).unwrap();
+            let (svr, cli) = (file("_svr.conf"), file("_cli.conf"));
+            let cfg = ServerConfig::from_str(&svr.path, &svr.contents)
+                .unwrap_or_else(|e| panic!("{sample}: {e}\n{}", svr.contents));
+            let dispatch = cfg.self_server.expect("self_server written").dispatch;
+            if sample.contains("simple") && sample.contains("coroutine_sum") {
+                assert_eq!(
+                    dispatch,
+                    DispatchType::Simple { worker_sum: 2, coroutine_sum: Some(100) }
+                );
+            }
+            ClientConfig::from_str(&cli.path, &cli.contents).unwrap();
+        }
+    }
+
     #[test]
     fn idl_errors_name_file_line_column_with_a_caret() {
         let dir = tempfile::tempdir().unwrap();

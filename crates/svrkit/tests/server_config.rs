@@ -87,7 +87,10 @@ advertise = 127.0.0.1:3000
     assert_eq!(rpc.max_frame, 1 << 20);
     assert_eq!(rpc.idle_timeout, Some(Duration::from_secs(30)));
     assert_eq!(rpc.drain_timeout, Duration::from_millis(500));
-    assert_eq!(cfg.self_server.unwrap().dispatch, DispatchType::Simple { worker_sum: 3 });
+    assert_eq!(
+        cfg.self_server.unwrap().dispatch,
+        DispatchType::Simple { worker_sum: 3, coroutine_sum: None }
+    );
     let reg = cfg.registry.unwrap();
     assert_eq!(reg.zk, ["127.0.0.1:2181", "127.0.0.2:2181"]);
     assert_eq!(reg.weight, 50);
@@ -99,6 +102,20 @@ advertise = 127.0.0.1:3000
 }
 
 /// Replace `key=...` in the seed (or append to `[section]`) and return the error text.
+/// Seed 001's `self_server` sample `{"dispatch_type": "simple", "worker_type":
+/// "process_coroutine", "worker_sum": 2, "coroutine_sum": 100}`, as the generated INI says it.
+#[test]
+fn simple_process_coroutine_self_server_takes_coroutine_sum() {
+    let text = "[app]\nname=echo\n\n[rpc_server]\nip=0.0.0.0\nport=3000\n\n[self_server]\n\
+                dispatch_type=simple\nworker_type=process_coroutine\nworker_sum=2\n\
+                coroutine_sum=100\n";
+    let ss = ServerConfig::from_str("echo_svr.conf", text).unwrap().self_server.unwrap();
+    assert_eq!(ss.worker_type, WorkerType::ProcessCoroutine);
+    assert_eq!(ss.dispatch, DispatchType::Simple { worker_sum: 2, coroutine_sum: Some(100) });
+    let err = ServerConfig::from_str("echo_svr.conf", &text.replace("=100", "=0")).unwrap_err();
+    assert!(err.to_string().contains("[self_server] coroutine_sum"), "{err}");
+}
+
 fn error_with(section: &str, key: &str, value: &str) -> String {
     let mut out = String::new();
     let mut cur = String::new();

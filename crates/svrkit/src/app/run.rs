@@ -56,11 +56,11 @@ fn self_groups(config: &ServerConfig) -> Vec<GroupSpec> {
         _ => 0,
     };
     match &s.dispatch {
-        DispatchType::Simple { worker_sum } => {
+        DispatchType::Simple { worker_sum, coroutine_sum } => {
             vec![GroupSpec {
                 name: SIMPLE_GROUP.into(),
                 workers: *worker_sum,
-                coroutines: co(None),
+                coroutines: co(*coroutine_sum),
             }]
         }
         DispatchType::Custom { groups } => groups
@@ -452,6 +452,18 @@ mod tests {
         assert_eq!(
             groups_of("[self_server]\nworker_type = process_coroutine\nworker_sum = 2\n"),
             vec![GroupSpec { name: SIMPLE_GROUP.into(), workers: 2, coroutines: 1 }]
+        );
+        // Seed 001's simple process_coroutine sample.
+        assert_eq!(
+            groups_of(
+                "[self_server]
+dispatch_type = simple
+worker_type = process_coroutine
+                 worker_sum = 2
+coroutine_sum = 100
+"
+            ),
+            vec![GroupSpec { name: SIMPLE_GROUP.into(), workers: 2, coroutines: 100 }]
         );
         let custom = "dispatch_type = custom\ngroup_sum = 2\n\
                       [self_group0]\ngroup_name = a\nworker_sum = 1\ncoroutine_sum = 5\n\

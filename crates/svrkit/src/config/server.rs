@@ -155,6 +155,8 @@ pub enum DispatchType {
     Simple {
         /// Number of workers.
         worker_sum: usize,
+        /// `coroutine_sum`, if given: coroutines per worker process (`process_coroutine`).
+        coroutine_sum: Option<usize>,
     },
     /// `custom`: `group_sum` groups from `[self_group0..N]`.
     Custom {
@@ -201,7 +203,8 @@ const RPC_KEYS: &[&str] = &[
     "idle_timeout",
     "drain_timeout",
 ];
-const SELF_KEYS: &[&str] = &["dispatch_type", "worker_type", "worker_sum", "group_sum"];
+const SELF_KEYS: &[&str] =
+    &["dispatch_type", "worker_type", "worker_sum", "coroutine_sum", "group_sum"];
 const GROUP_KEYS: &[&str] = &["group_name", "worker_sum", "coroutine_sum"];
 const REGISTRY_KEYS: &[&str] = &["zk", "path", "weight", "advertise"];
 
@@ -321,7 +324,10 @@ fn parse_self(ini: &IniFile, s: &Section<'_>) -> Result<SelfServerConfig, Config
         .unwrap_or(WorkerType::Thread);
     let kind = s.opt_str("dispatch_type").unwrap_or("simple");
     let dispatch = match kind {
-        "simple" => DispatchType::Simple { worker_sum: s.get_with("worker_sum", positive)? },
+        "simple" => DispatchType::Simple {
+            worker_sum: s.get_with("worker_sum", positive)?,
+            coroutine_sum: s.opt_with("coroutine_sum", positive)?,
+        },
         "custom" => {
             let group_sum = s.get_with("group_sum", positive)?;
             let mut groups = Vec::with_capacity(group_sum);
