@@ -266,9 +266,6 @@ pub(crate) fn generated_mod(service: &Service, header: &str) -> String {
     c.line("pub mod self_server;");
     c.line("pub mod server;");
     c.line("pub mod service;");
-    if crate::needs_value_module(service) {
-        c.line("pub mod value;");
-    }
     c.blank();
     let mut protos: Vec<String> = service.protos.iter().map(|p| camel(&p.name)).collect();
     protos.sort();
@@ -284,7 +281,7 @@ pub(crate) fn generated_mod(service: &Service, header: &str) -> String {
         "pub use svrkit::RpcError;".to_string(),
     ];
     if crate::needs_value_module(service) {
-        uses.push("pub use value::{Bytes, Value};".to_string());
+        uses.push("pub use svrkit::{Bytes, Value};".to_string());
     }
     uses.extend(svc::use_list("protos", &protos).map(|u| format!("pub {u}")));
     c.uses(uses);
@@ -500,10 +497,10 @@ pub(crate) fn samples_rs(service: &Service, header: &str) -> String {
         uses.push("use std::collections::BTreeMap;".to_string());
     }
     if crate::needs_value_module(service) && tys.iter().any(crate::protos::uses_bytes) {
-        uses.push("use super::value::Bytes;".to_string());
+        uses.push("use svrkit::Bytes;".to_string());
     }
     if tys.iter().any(crate::protos::uses_value) {
-        uses.push("use super::value::Value;".to_string());
+        uses.push("use svrkit::Value;".to_string());
     }
     let mut names: Vec<String> = service.protos.iter().map(|p| camel(&p.name)).collect();
     names.sort();

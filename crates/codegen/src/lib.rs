@@ -54,7 +54,6 @@ mod names;
 mod protos;
 mod self_server;
 mod service;
-mod value;
 
 use model::Service;
 
@@ -140,7 +139,7 @@ pub fn generate(idl: &svrkit_idl::Idl, options: &Options) -> Output {
 }
 
 /// Whether the IDL mentions `bin` or a dynamic value anywhere (then the crate gets
-/// `src/generated/value.rs`).
+/// `pub use svrkit::{Bytes, Value}`).
 pub(crate) fn needs_value_module(service: &Service) -> bool {
     let in_protos = service.protos.iter().flat_map(|p| p.fields.iter().map(|f| f.ty.clone()));
     let in_apis = service.server.apis.iter().flat_map(service::api_types);
@@ -160,7 +159,7 @@ fn render(service: &Service, opts: &Options) -> Output {
         kind: FileKind::User,
     };
     let app = &service.app;
-    let mut files = vec![
+    let files = vec![
         gen("src/lib.rs", krate::lib_rs(service, &header)),
         gen("src/main.rs", krate::main_rs(service, opts, &header)),
         gen("src/generated/mod.rs", krate::generated_mod(service, &header)),
@@ -180,13 +179,6 @@ fn render(service: &Service, opts: &Options) -> Output {
         user("src/init.rs", krate::init_rs(service, opts)),
         user("tests/handlers.rs", krate::handler_tests(service, opts)),
     ];
-    if needs_value_module(service) {
-        let text = format!(
-            "{header}\n//! `Value` (any msgpack value) and `Bytes` (msgpack bin) for the `{app}` IDL's types.\n{}",
-            value::VALUE_RS
-        );
-        files.insert(9, gen("src/generated/value.rs", text));
-    }
     let within = format!("impl {} for Handlers", service::trait_name(service));
     let mut stubs: Vec<Stub> = service
         .server

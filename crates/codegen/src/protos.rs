@@ -102,10 +102,10 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
         uses.push("use std::collections::BTreeMap;".to_string());
     }
     if fields().any(|f| uses_value(&f.ty)) {
-        uses.push("use super::value::Value;".to_string());
+        uses.push("use svrkit::Value;".to_string());
     }
     if fields().any(|f| uses_bytes(&f.ty)) {
-        uses.push("use super::value::Bytes;".to_string());
+        uses.push("use svrkit::Bytes;".to_string());
     }
     if !service.protos.is_empty() {
         uses.push("use svrkit::serde::{Deserialize, Serialize};".to_string());

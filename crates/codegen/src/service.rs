@@ -98,10 +98,10 @@ pub(crate) fn type_imports(apis: &[Api], protos_path: &str) -> Vec<String> {
     let protos: Vec<String> = protos_in(&tys).into_iter().collect();
     out.extend(use_list(protos_path, &protos));
     if tys.iter().any(uses_value) {
-        out.push("use super::value::Value;".to_string());
+        out.push("use svrkit::Value;".to_string());
     }
     if tys.iter().any(uses_bytes) {
-        out.push("use super::value::Bytes;".to_string());
+        out.push("use svrkit::Bytes;".to_string());
     }
     out
 }

@@ -59,6 +59,7 @@ pub mod config;
 pub mod discovery;
 pub mod proxy;
 pub mod server;
+pub mod value;
 
 pub use app::{App, BoxError};
 pub use server::init_logging;
@@ -66,6 +67,7 @@ pub use svrkit_codec as codec;
 pub use svrkit_codec::{codes, RpcError};
 pub use svrkit_transport as transport;
 pub use svrkit_worker as worker;
+pub use value::{Bytes, Value};
 
 /// serde, for generated code (`#[serde(crate = "svrkit::serde")]`): a generated service
 /// depends on this crate only.

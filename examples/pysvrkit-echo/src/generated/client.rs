@@ -8,9 +8,9 @@ use std::path::Path;
 
 use svrkit::client::{BlockingClient, Client, ClientError, Endpoint};
 use svrkit::discovery::DiscoveryError;
+use svrkit::Value;
 
 use super::protos::Echomsg;
-use super::value::Value;
 
 /// An async client of `echo`; cheap to clone (clones share connections).
 #[derive(Clone, Debug)]

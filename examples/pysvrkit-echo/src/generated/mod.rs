@@ -8,7 +8,6 @@ pub mod samples;
 pub mod self_server;
 pub mod server;
 pub mod service;
-pub mod value;
 
 pub use client::{EchoBlockingClient, EchoClient};
 pub use protos::Echomsg;
@@ -20,4 +19,4 @@ pub use svrkit::client::ClientError;
 pub use svrkit::config::ServerConfig;
 pub use svrkit::worker::WorkerContext;
 pub use svrkit::RpcError;
-pub use value::{Bytes, Value};
+pub use svrkit::{Bytes, Value};

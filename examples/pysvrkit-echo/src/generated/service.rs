@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use svrkit::server::Router;
 use svrkit::RpcError;
+use svrkit::Value;
 
 use super::protos::Echomsg;
-use super::value::Value;
 
 /// The APIs of `echo`. Implement it in `src/handlers.rs`; when the IDL gains an API the
 /// compiler names the method to add (`not all trait items implemented, missing: ...`).

@@ -8,10 +8,10 @@ use std::path::Path;
 
 use svrkit::client::{BlockingClient, Client, ClientError, Endpoint};
 use svrkit::discovery::DiscoveryError;
+use svrkit::Bytes;
+use svrkit::Value;
 
 use super::protos::{Empty, ItemRecord, Point};
-use super::value::Bytes;
-use super::value::Value;
 
 /// An async client of `shapes`; cheap to clone (clones share connections).
 #[derive(Clone, Debug)]

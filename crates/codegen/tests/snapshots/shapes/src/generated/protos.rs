@@ -8,8 +8,7 @@
 use std::collections::BTreeMap;
 
 use svrkit::serde::{Deserialize, Serialize};
-
-use super::value::Bytes;
+use svrkit::Bytes;
 
 /// The `point` proto; on the wire the array `[x, y]`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use svrkit::Bytes;
+
 use super::protos::{Empty, ItemRecord, Point};
-use super::value::Bytes;
 
 /// A `point` with every field set.
 pub fn point() -> Point {

@@ -5,11 +5,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use svrkit::server::Router;
+use svrkit::Bytes;
 use svrkit::RpcError;
+use svrkit::Value;
 
 use super::protos::{Empty, ItemRecord, Point};
-use super::value::Bytes;
-use super::value::Value;
 
 /// The APIs of `shapes`. Implement it in `src/handlers.rs`; when the IDL gains an API the
 /// compiler names the method to add (`not all trait items implemented, missing: ...`).
