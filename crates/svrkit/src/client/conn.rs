@@ -13,6 +13,12 @@
 //!   readiness. When the driver's own response arrives (or it times out, or is dropped) it
 //!   hands the role to another waiting call.
 //!
+//! - A notification only appends to the write buffer and returns: the driver, or else a
+//!   flusher task on smol's global executor, writes whatever has accumulated by the time
+//!   it runs (one `write` for a burst), and a notification that finds 64 KiB unwritten
+//!   writes itself and waits for room. Being in the same buffer, a notification always
+//!   goes out before a later call.
+//!
 //! So with one call in flight the caller's own thread writes, waits and reads (no wake-up
 //! crosses threads), and with many in flight one read serves them all. The socket is only
 //! touched with non-blocking calls under the lock, so a dropped future never leaves a
@@ -44,6 +50,13 @@ use super::stream::{self, Endpoint};
 
 /// Reads per poll before the driver yields to other tasks.
 const MAX_READS_PER_POLL: usize = 32;
+
+/// Unwritten bytes at which a notification writes the buffer itself (and waits for the
+/// socket when it cannot take them) instead of leaving it to the flusher.
+const NOTIFY_FLUSH_AT: usize = 64 * 1024;
+
+/// The driver token of the flusher task (notification tokens count up from 2^32).
+const FLUSHER_TOKEN: u64 = u64::MAX;
 
 /// How a call on one connection ended, before the router adds method and peer names.
 #[derive(Debug)]
@@ -83,6 +96,12 @@ struct State {
     /// The call (msgid) or notification (token > u32::MAX) that drives the socket.
     driver: Option<u64>,
     driver_waker: Option<Waker>,
+    /// A flusher task is spawned and has not finished: it writes what notifications left.
+    flush_scheduled: bool,
+    /// Notifications sit in the unwritten part of the buffer (cleared once it is written).
+    notes_unflushed: bool,
+    /// Notifications waiting for the buffer to drain below [`NOTIFY_FLUSH_AT`].
+    space_waiters: Vec<Waker>,
     /// Successful `write` calls (tests check the batching).
     #[cfg(test)]
     writes: usize,
@@ -136,6 +155,9 @@ impl Connection {
                 reader,
                 driver: None,
                 driver_waker: None,
+                flush_scheduled: false,
+                notes_unflushed: false,
+                space_waiters: Vec::new(),
                 #[cfg(test)]
                 writes: 0,
             }),
@@ -283,8 +305,12 @@ impl Connection {
         })
     }
 
-    /// Queues a notification; the returned future finishes once it is handed to the socket
-    /// (or to the call driving the socket).
+    /// Queues a notification. It is only appended to the write buffer: the returned future
+    /// is ready at once unless the buffer holds [`NOTIFY_FLUSH_AT`] bytes the socket did not
+    /// take (then it waits for room, bounded by `timeout`). The bytes go out with the next
+    /// write of the connection: the driving call's, or a flusher task's spawned on smol's
+    /// global executor when nothing else will write, so a burst of notifications costs one
+    /// `write` per batch, and a notification always goes out before a later call.
     pub(crate) fn notify<P: Serialize + ?Sized>(
         self: &Arc<Self>,
         method: &str,
@@ -302,16 +328,20 @@ impl Connection {
             }
             Err(e) => return Err(StartError::Encode(e)),
         }
+        st.notes_unflushed = true;
+        if st.backlog() >= NOTIFY_FLUSH_AT && st.driver.is_none() {
+            if let Err(reason) = st.flush(&mut Context::from_waker(Waker::noop())) {
+                st.fail(&reason);
+                return Err(StartError::Lost(reason));
+            }
+        }
+        let wait = st.backlog() >= NOTIFY_FLUSH_AT;
+        if !wait {
+            st.schedule_flush(self);
+        }
         let token = st.next_token;
         st.next_token += 1;
-        Ok(Notify {
-            conn: Arc::clone(self),
-            token,
-            timer: Timer::after(timeout),
-            timeout,
-            yielded: false,
-            done: false,
-        })
+        Ok(Notify { conn: Arc::clone(self), token, timer: None, timeout, wait, done: false })
     }
 }
 
@@ -341,6 +371,9 @@ impl State {
         if let Some(w) = self.driver_waker.take() {
             w.wake();
         }
+        for w in self.space_waiters.drain(..) {
+            w.wake();
+        }
     }
 
     /// Writes as much of the write buffer as the socket takes, registering `cx` for
@@ -362,17 +395,48 @@ impl State {
                 Poll::Ready(Err(e)) => return Err(e.to_string()),
                 Poll::Pending => {
                     self.write_blocked = true;
+                    self.wake_space_waiters();
                     return Ok(());
                 }
             }
         }
         self.wbuf.clear();
         self.wpos = 0;
+        self.notes_unflushed = false;
+        self.wake_space_waiters();
         Ok(())
     }
 
     fn unflushed(&self) -> bool {
         self.wpos < self.wbuf.len()
+    }
+
+    /// Bytes queued and not yet written.
+    fn backlog(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
+    /// Makes sure someone writes the unflushed bytes: the driver (woken), or a flusher
+    /// task. Nothing to do when a flusher is already on its way.
+    fn schedule_flush(&mut self, conn: &Arc<Connection>) {
+        if !self.unflushed() || self.flush_scheduled {
+            return;
+        }
+        if let Some(w) = &self.driver_waker {
+            // The driver writes the buffer whenever it runs.
+            w.wake_by_ref();
+            return;
+        }
+        self.flush_scheduled = true;
+        smol::spawn(Flusher { conn: Arc::clone(conn) }).detach();
+    }
+
+    fn wake_space_waiters(&mut self) {
+        if !self.space_waiters.is_empty() && self.backlog() < NOTIFY_FLUSH_AT {
+            for w in self.space_waiters.drain(..) {
+                w.wake();
+            }
+        }
     }
 
     /// Reads what the socket has and dispatches the responses, registering `cx` for
@@ -543,6 +607,10 @@ impl Call {
     fn finish(&mut self, st: &mut State) {
         st.pending.remove(&self.msgid);
         st.release_driver(u64::from(self.msgid));
+        if st.notes_unflushed {
+            // This call may have been the driver that notifications counted on.
+            st.schedule_flush(&self.conn);
+        }
         self.done = true;
     }
 }
@@ -618,15 +686,29 @@ impl Drop for Call {
     }
 }
 
-/// A notification being handed to the socket.
+/// A queued notification; it only waits when the write buffer is full.
 #[derive(Debug)]
 pub(crate) struct Notify {
     conn: Arc<Connection>,
     token: u64,
-    timer: Timer,
+    /// Made only if the notification has to wait for room.
+    timer: Option<Timer>,
     timeout: Duration,
-    yielded: bool,
+    /// The buffer was full when it was queued.
+    wait: bool,
     done: bool,
+}
+
+impl Notify {
+    fn finish(
+        &mut self,
+        st: &mut State,
+        result: Result<(), CallError>,
+    ) -> Poll<Result<(), CallError>> {
+        st.release_driver(self.token);
+        self.done = true;
+        Poll::Ready(result)
+    }
 }
 
 impl Future for Notify {
@@ -635,64 +717,96 @@ impl Future for Notify {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "Notify polled after completion");
+        if !this.wait {
+            this.done = true;
+            return Poll::Ready(Ok(()));
+        }
         let conn = Arc::clone(&this.conn);
         let mut guard = lock(&conn.state);
         let st = &mut *guard;
         if let Some(reason) = &st.broken {
             let reason = reason.clone();
-            st.release_driver(this.token);
-            this.done = true;
-            return Poll::Ready(Err(CallError::Lost(reason)));
-        }
-        if !st.unflushed() {
-            st.release_driver(this.token);
-            this.done = true;
-            return Poll::Ready(Ok(()));
-        }
-        if Pin::new(&mut this.timer).poll(cx).is_ready() {
-            // The peer has not read for a whole timeout: the stream is stuck mid-frame.
-            let reason = format!("writes stalled for {:?}", this.timeout);
-            st.fail(&reason);
-            st.release_driver(this.token);
-            this.done = true;
-            return Poll::Ready(Err(CallError::Lost(reason)));
-        }
-        if !this.yielded {
-            this.yielded = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
+            return this.finish(st, Err(CallError::Lost(reason)));
         }
         if st.driver.is_none() {
             st.driver = Some(this.token);
         }
-        let result = if st.driver == Some(this.token) {
+        let io = if st.driver == Some(this.token) {
             st.set_driver_waker(cx.waker());
-            st.flush(cx)
+            st.flush(cx).and_then(|()| st.read_available(cx))
         } else {
-            // The driver flushes what is left.
             st.flush_or_poke()
         };
-        if let Err(reason) = result {
+        if let Err(reason) = io {
             st.fail(&reason);
+            return this.finish(st, Err(CallError::Lost(reason)));
+        }
+        if st.backlog() < NOTIFY_FLUSH_AT {
             st.release_driver(this.token);
+            st.schedule_flush(&conn);
             this.done = true;
-            return Poll::Ready(Err(CallError::Lost(reason)));
+            return Poll::Ready(Ok(()));
         }
-        if st.driver == Some(this.token) && st.unflushed() {
-            return Poll::Pending;
+        let timer = this.timer.get_or_insert_with(|| Timer::after(this.timeout));
+        if Pin::new(timer).poll(cx).is_ready() {
+            // The peer has not read for a whole timeout: the stream is stuck mid-frame.
+            let reason = format!("writes stalled for {:?}", this.timeout);
+            st.fail(&reason);
+            return this.finish(st, Err(CallError::Lost(reason)));
         }
-        st.release_driver(this.token);
-        this.done = true;
-        Poll::Ready(Ok(()))
+        if st.driver != Some(this.token) {
+            st.space_waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 
 impl Drop for Notify {
     fn drop(&mut self) {
-        if !self.done {
+        if !self.done && self.wait {
             let conn = Arc::clone(&self.conn);
-            lock(&conn.state).release_driver(self.token);
+            let mut st = lock(&conn.state);
+            st.release_driver(self.token);
+            st.schedule_flush(&conn);
         }
+    }
+}
+
+/// Writes what notifications left in the buffer when nothing else would: spawned by
+/// [`State::schedule_flush`], it drives the connection (reading too, so replies to calls
+/// keep flowing) until the buffer is written, or pokes the driver if there is one.
+struct Flusher {
+    conn: Arc<Connection>,
+}
+
+impl Future for Flusher {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let conn = Arc::clone(&self.conn);
+        let mut guard = lock(&conn.state);
+        let st = &mut *guard;
+        if st.broken.is_some() {
+            st.release_driver(FLUSHER_TOKEN);
+            st.flush_scheduled = false;
+            return Poll::Ready(());
+        }
+        if st.driver.is_none() {
+            st.driver = Some(FLUSHER_TOKEN);
+        }
+        if st.driver == Some(FLUSHER_TOKEN) {
+            st.set_driver_waker(cx.waker());
+            if let Err(e) = st.flush(cx).and_then(|()| st.read_available(cx)) {
+                st.fail(e);
+            } else if st.unflushed() {
+                return Poll::Pending;
+            }
+            st.release_driver(FLUSHER_TOKEN);
+        } else if let Err(e) = st.flush_or_poke() {
+            st.fail(e);
+        }
+        st.flush_scheduled = false;
+        Poll::Ready(())
     }
 }
 
@@ -818,5 +932,75 @@ mod tests {
         assert_eq!(lock(&conn.state).writes, 1);
         drop(conn);
         assert_eq!(server.join().unwrap().len(), 50);
+    }
+
+    /// A connection over a socket pair whose other end counts the notifications it reads
+    /// (checking that their params count up from 0) until EOF.
+    fn note_counter() -> (Arc<Connection>, std::thread::JoinHandle<u64>) {
+        let (client, mut server) = UnixStream::pair().unwrap();
+        let conn = Arc::new(Connection::new(
+            Stream::from_std_unix(client).unwrap(),
+            Addr::Unix("pair".into()),
+        ));
+        let handle = std::thread::spawn(move || {
+            let mut count = 0u64;
+            let mut decoder = svrkit_codec::Decoder::new(Limits::default());
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 65536];
+            loop {
+                let n = match server.read(&mut chunk) {
+                    Ok(0) | Err(_) => return count,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(&chunk[..n]);
+                let mut start = 0;
+                while let Some(d) = decoder.decode(&buf[start..]).unwrap() {
+                    if let Ok(Message::Notification { params, .. }) = d.message {
+                        let (i,): (u64,) = params.deserialize().unwrap();
+                        assert_eq!(i, count, "notifications out of order");
+                        count += 1;
+                    }
+                    start += d.len;
+                }
+                buf.drain(..start);
+            }
+        });
+        (conn, handle)
+    }
+
+    #[test]
+    fn a_burst_of_notifications_arrives_whole_in_few_writes() {
+        let (conn, server) = note_counter();
+        futures_lite::future::block_on(async {
+            for i in 0..10_000u64 {
+                conn.notify("n", &(i,), Duration::from_secs(5)).unwrap().await.unwrap();
+            }
+        });
+        // Nothing else writes: the flusher task sends the tail.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while lock(&conn.state).unflushed() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let writes = lock(&conn.state).writes;
+        assert!(writes >= 1);
+        assert!(writes <= 2_000, "{writes} writes for 10000 notifications");
+        drop(conn);
+        // The flusher may still hold the connection for a moment; EOF comes after.
+        assert_eq!(server.join().unwrap(), 10_000);
+    }
+
+    #[test]
+    fn a_lone_notification_is_flushed_without_a_later_call() {
+        let (conn, server) = note_counter();
+        futures_lite::future::block_on(async {
+            conn.notify("n", &(0u64,), Duration::from_secs(5)).unwrap().await.unwrap();
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while lock(&conn.state).unflushed() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(!lock(&conn.state).unflushed());
+        drop(conn);
+        assert_eq!(server.join().unwrap(), 1);
     }
 }
