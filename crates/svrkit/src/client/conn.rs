@@ -19,6 +19,10 @@
 //!   writes itself and waits for room. Being in the same buffer, a notification always
 //!   goes out before a later call.
 //!
+//! - Calls have no timer each: a call's deadline sits in its slot, and the driver keeps
+//!   one timer per connection, armed at the earliest deadline, and sweeps the table when
+//!   it fires, waking the calls that expired.
+//!
 //! So with one call in flight the caller's own thread writes, waits and reads (no wake-up
 //! crosses threads), and with many in flight one read serves them all. The socket is only
 //! touched with non-blocking calls under the lock, so a dropped future never leaves a
@@ -102,6 +106,13 @@ struct State {
     notes_unflushed: bool,
     /// Notifications waiting for the buffer to drain below [`NOTIFY_FLUSH_AT`].
     space_waiters: Vec<Waker>,
+    /// No pending call expires before this (it may be early: calls that finished are
+    /// only forgotten at the next sweep). `None`: nothing to sweep.
+    sweep_at: Option<Instant>,
+    /// The one deadline timer of the connection, polled by the driver, armed at
+    /// `armed_at`: calls have no timer of their own.
+    sweep_timer: Option<Timer>,
+    armed_at: Option<Instant>,
     /// Successful `write` calls (tests check the batching).
     #[cfg(test)]
     writes: usize,
@@ -111,6 +122,10 @@ struct State {
 struct Slot {
     waker: Option<Waker>,
     outcome: Option<Result<Vec<u8>, RpcError>>,
+    /// When the call times out.
+    deadline: Option<Instant>,
+    /// The deadline passed (set by the driver's sweep).
+    expired: bool,
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -158,6 +173,9 @@ impl Connection {
                 flush_scheduled: false,
                 notes_unflushed: false,
                 space_waiters: Vec::new(),
+                sweep_at: None,
+                sweep_timer: None,
+                armed_at: None,
                 #[cfg(test)]
                 writes: 0,
             }),
@@ -198,6 +216,7 @@ impl Connection {
         st: &mut State,
         method: &str,
         params: &P,
+        deadline: Instant,
     ) -> Result<(u32, u64), StartError> {
         if let Some(reason) = &st.broken {
             return Err(StartError::Lost(reason.clone()));
@@ -210,7 +229,14 @@ impl Connection {
             }
             Err(e) => return Err(StartError::Encode(e)),
         }
-        st.pending.insert(msgid, Slot::default());
+        st.pending.insert(msgid, Slot { deadline: Some(deadline), ..Slot::default() });
+        if st.sweep_at.is_none_or(|at| deadline < at) {
+            st.sweep_at = Some(deadline);
+            // The driver re-arms the timer for the earlier deadline when it next runs.
+            if let Some(w) = &st.driver_waker {
+                w.wake_by_ref();
+            }
+        }
         Ok((msgid, st.written + (st.wbuf.len() - st.wpos) as u64))
     }
 
@@ -230,7 +256,7 @@ impl Connection {
             if st.driver.is_some() {
                 return Ok(None);
             }
-            let (msgid, sent_at) = Connection::queue_request(&mut st, method, params)?;
+            let (msgid, sent_at) = Connection::queue_request(&mut st, method, params, deadline)?;
             st.driver = Some(u64::from(msgid));
             st.driver_waker = None;
             (msgid, sent_at, st.stream.clone())
@@ -243,6 +269,8 @@ impl Connection {
                 if let Err(e) = st.flush(noop) {
                     st.fail(e);
                 }
+                // Other (async) calls' deadlines are this driver's job too.
+                st.sweep(Instant::now());
                 if let Some(outcome) = st.pending.get_mut(&msgid).and_then(|s| s.outcome.take()) {
                     call.finish(&mut st);
                     return Ok(Some(outcome.map_err(CallError::Remote)));
@@ -252,13 +280,14 @@ impl Connection {
                     call.finish(&mut st);
                     return Ok(Some(Err(CallError::Lost(reason))));
                 }
-                st.unflushed()
+                (st.unflushed(), st.sweep_at.map_or(deadline, |at| at.min(deadline)))
             };
+            let (wants_write, wake_at) = wants_write;
             let now = Instant::now();
             let ready = if now >= deadline {
                 None
             } else {
-                match wait_fd(&stream, wants_write, Some(deadline - now)) {
+                match wait_fd(&stream, wants_write, Some(wake_at.saturating_duration_since(now))) {
                     Ok(r) => Some(r),
                     Err(e) => {
                         let mut st = lock(&self.state);
@@ -293,16 +322,10 @@ impl Connection {
         params: &P,
         timeout: Duration,
     ) -> Result<Call, StartError> {
-        let (msgid, sent_at) = Connection::queue_request(&mut lock(&self.state), method, params)?;
-        Ok(Call {
-            conn: Arc::clone(self),
-            msgid,
-            sent_at,
-            timer: Timer::after(timeout),
-            timeout,
-            yielded: false,
-            done: false,
-        })
+        let deadline = Instant::now() + timeout;
+        let (msgid, sent_at) =
+            Connection::queue_request(&mut lock(&self.state), method, params, deadline)?;
+        Ok(Call { conn: Arc::clone(self), msgid, sent_at, timeout, yielded: false, done: false })
     }
 
     /// Queues a notification. It is only appended to the write buffer: the returned future
@@ -513,6 +536,55 @@ impl State {
         }
     }
 
+    /// The driver's work: write, read and dispatch, expire the calls whose deadline
+    /// passed; registers `cx` for whichever comes first.
+    fn drive(&mut self, cx: &mut Context<'_>) -> Result<(), String> {
+        self.flush(cx)?;
+        self.read_available(cx)?;
+        for _ in 0..4 {
+            self.sweep(Instant::now());
+            let Some(at) = self.sweep_at else { return Ok(()) };
+            let timer = self.sweep_timer.get_or_insert_with(Timer::never);
+            if self.armed_at != Some(at) {
+                timer.set_at(at);
+                self.armed_at = Some(at);
+            }
+            if Pin::new(timer).poll(cx).is_pending() {
+                return Ok(());
+            }
+            // Fired: the timer is spent until set again.
+            self.armed_at = None;
+        }
+        // Deadlines keep passing as fast as they are swept: run again soon.
+        cx.waker().wake_by_ref();
+        Ok(())
+    }
+
+    /// Marks the calls whose deadline is past `now` expired and wakes them; computes the
+    /// next deadline. Only scans when the earliest known deadline has come.
+    fn sweep(&mut self, now: Instant) {
+        let Some(at) = self.sweep_at else { return };
+        if now < at {
+            return;
+        }
+        let mut next: Option<Instant> = None;
+        for slot in self.pending.values_mut() {
+            let Some(deadline) = slot.deadline else { continue };
+            if slot.outcome.is_some() || slot.expired {
+                continue;
+            }
+            if deadline <= now {
+                slot.expired = true;
+                if let Some(w) = slot.waker.take() {
+                    w.wake();
+                }
+            } else if next.is_none_or(|n| deadline < n) {
+                next = Some(deadline);
+            }
+        }
+        self.sweep_at = next;
+    }
+
     /// Tries to flush without registering; wakes the driver when bytes remain.
     fn flush_or_poke(&mut self) -> Result<(), String> {
         if self.unflushed() {
@@ -597,7 +669,6 @@ pub(crate) struct Call {
     msgid: u32,
     /// Stream offset at which the request has been fully written.
     sent_at: u64,
-    timer: Timer,
     timeout: Duration,
     yielded: bool,
     done: bool,
@@ -639,7 +710,7 @@ impl Future for Call {
             if round == 1 {
                 break;
             }
-            if Pin::new(&mut this.timer).poll(cx).is_ready() {
+            if st.pending.get(&this.msgid).is_some_and(|s| s.expired) {
                 this.finish(st);
                 // A peer that did not even take the request in a whole timeout is not
                 // reading: fail the connection rather than queue more behind it.
@@ -659,7 +730,7 @@ impl Future for Call {
             }
             let io = if st.driver == Some(token) {
                 st.set_driver_waker(cx.waker());
-                st.flush(cx).and_then(|()| st.read_available(cx))
+                st.drive(cx)
             } else {
                 st.flush_or_poke()
             };
@@ -733,7 +804,7 @@ impl Future for Notify {
         }
         let io = if st.driver == Some(this.token) {
             st.set_driver_waker(cx.waker());
-            st.flush(cx).and_then(|()| st.read_available(cx))
+            st.drive(cx)
         } else {
             st.flush_or_poke()
         };
@@ -796,7 +867,7 @@ impl Future for Flusher {
         }
         if st.driver == Some(FLUSHER_TOKEN) {
             st.set_driver_waker(cx.waker());
-            if let Err(e) = st.flush(cx).and_then(|()| st.read_available(cx)) {
+            if let Err(e) = st.drive(cx) {
                 st.fail(e);
             } else if st.unflushed() {
                 return Poll::Pending;
@@ -1002,5 +1073,55 @@ mod tests {
         assert!(!lock(&conn.state).unflushed());
         drop(conn);
         assert_eq!(server.join().unwrap(), 1);
+    }
+
+    #[test]
+    fn unanswered_calls_time_out_by_the_drivers_sweep_earliest_deadline_first() {
+        // A peer that reads and never answers.
+        let (client, mut server) = UnixStream::pair().unwrap();
+        let sink = std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while matches!(server.read(&mut chunk), Ok(n) if n > 0) {}
+        });
+        let conn = Arc::new(Connection::new(
+            Stream::from_std_unix(client).unwrap(),
+            Addr::Unix("pair".into()),
+        ));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let ex = async_executor::LocalExecutor::new();
+        // Long deadlines first; the short call is made once the driver has armed the
+        // connection's timer for a long one, so it must re-arm it earlier.
+        let timeouts = [3000u64, 2000, 50];
+        let tasks: Vec<_> = timeouts
+            .iter()
+            .map(|&ms| {
+                let conn = Arc::clone(&conn);
+                let order = Arc::clone(&order);
+                ex.spawn(async move {
+                    if ms == 50 {
+                        Timer::after(Duration::from_millis(20)).await;
+                    }
+                    let r = conn.call("m", &(), Duration::from_millis(ms)).unwrap().await;
+                    // Expired alone: the long calls were not swept along with it.
+                    let others_live = lock(&conn.state).pending.values().all(|s| !s.expired);
+                    order.lock().unwrap().push((ms, others_live));
+                    r
+                })
+            })
+            .collect();
+        let results = futures_lite::future::block_on(ex.run(async {
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await);
+            }
+            out
+        }));
+        for r in results {
+            assert!(matches!(r, Err(CallError::Timeout { .. })), "{r:?}");
+        }
+        assert_eq!(order.lock().unwrap()[0], (50, true));
+        assert!(lock(&conn.state).pending.is_empty());
+        drop(conn);
+        sink.join().unwrap();
     }
 }
