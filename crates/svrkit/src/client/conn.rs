@@ -7,7 +7,8 @@
 //! - A call encodes its request straight into the shared write buffer, then yields once so
 //!   that every other call made in the same executor tick can append too; the first one to
 //!   run again writes the whole buffer with one non-blocking `write` (many calls, one
-//!   syscall).
+//!   syscall). When another call already drives the connection, the new call skips the
+//!   yield: it wakes the driver, which writes everything queued when it runs.
 //! - One waiting call at a time is the *driver*: it reads what is available, matches each
 //!   response to its pending call by msgid and wakes that call, and registers for
 //!   readiness. When the driver's own response arrives (or it times out, or is dropped) it
@@ -746,8 +747,16 @@ impl Future for Call {
                 return Poll::Ready(Err(CallError::Timeout { msgid: this.msgid }));
             }
             if !this.yielded {
-                // Let the other calls of this tick append their requests first.
                 this.yielded = true;
+                if st.driver.is_some_and(|d| d != token) {
+                    if let Some(w) = &st.driver_waker {
+                        // The driver writes the buffer (this tick's other requests
+                        // included) when it runs; wait for the reply without a yield.
+                        w.wake_by_ref();
+                        break;
+                    }
+                }
+                // Let the other calls of this tick append their requests first.
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
