@@ -127,6 +127,34 @@ impl Parser<'_> {
     }
 
     /// The span of the character at `pos` (or an empty span at the end).
+    /// What follows an array item or object member: a `,` (true: more to come; a trailing
+    /// comma before `close` is reported and ends the container) or `close` (false). `None`
+    /// leaves anything else, unconsumed, to the caller.
+    fn separator(&mut self, close: u8) -> Option<bool> {
+        match self.peek() {
+            Some(b',') => {
+                let comma = self.pos;
+                self.pos += 1;
+                self.skip_ws();
+                if self.peek() != Some(close) {
+                    return Some(true);
+                }
+                self.error(
+                    Span::new(comma, comma + 1),
+                    "trailing comma is not allowed in JSON",
+                    Some("remove this comma".to_owned()),
+                );
+                self.pos += 1;
+                Some(false)
+            }
+            Some(b) if b == close => {
+                self.pos += 1;
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+
     fn char_span(&self) -> Span {
         let len = self.src[self.pos..].chars().next().map_or(0, char::len_utf8);
         Span::new(self.pos, self.pos + len)
@@ -452,25 +480,12 @@ impl Parser<'_> {
             self.path.pop();
             items.push(item?);
             self.skip_ws();
+            match self.separator(b']') {
+                Some(true) => continue,
+                Some(false) => break,
+                None => {}
+            }
             match self.peek() {
-                Some(b',') => {
-                    let comma = self.pos;
-                    self.pos += 1;
-                    self.skip_ws();
-                    if self.peek() == Some(b']') {
-                        self.error(
-                            Span::new(comma, comma + 1),
-                            "trailing comma is not allowed in JSON",
-                            Some("remove this comma".to_owned()),
-                        );
-                        self.pos += 1;
-                        break;
-                    }
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    break;
-                }
                 Some(b'{' | b'[' | b'"') => {
                     // A missing comma between items: report it and carry on.
                     let span = self.char_span();
@@ -561,25 +576,12 @@ impl Parser<'_> {
                 members.push(Member { key, key_span, value });
             }
             self.skip_ws();
+            match self.separator(b'}') {
+                Some(true) => continue,
+                Some(false) => break,
+                None => {}
+            }
             match self.peek() {
-                Some(b',') => {
-                    let comma = self.pos;
-                    self.pos += 1;
-                    self.skip_ws();
-                    if self.peek() == Some(b'}') {
-                        self.error(
-                            Span::new(comma, comma + 1),
-                            "trailing comma is not allowed in JSON",
-                            Some("remove this comma".to_owned()),
-                        );
-                        self.pos += 1;
-                        break;
-                    }
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    break;
-                }
                 Some(b'"') => {
                     let span = self.char_span();
                     let prev = members.last().map_or_else(String::new, |m| m.key.clone());
