@@ -86,48 +86,18 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
     c.line(format!("svrkit::discovery::client_from_file(path).map({client}::new)"));
     c.close("}");
     c.blank();
-    c.doc("A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.");
-    c.open(format!("pub fn connect(server: impl Into<Endpoint>) -> {client} {{"));
-    c.line(format!("{client}::new(Client::connect_to(server))"));
-    c.close("}");
-    c.blank();
-    c.doc("The facade client underneath (routing keys, raw calls).");
-    c.open("pub fn inner(&self) -> &Client {");
-    c.line("&self.inner");
-    c.close("}");
-    c.blank();
-    c.doc(
-        "This client with its calls routed by `key` (hashring; an all-digits key is a shard id).",
+    methods(
+        &mut c,
+        service,
+        &Flavor {
+            name: &client,
+            facade: "Client",
+            inner_doc: "The facade client underneath (routing keys, raw calls).",
+            asyncness: "async ",
+            await_: ".await",
+            notify_doc_tail: " (no answer, no error from the handler)",
+        },
     );
-    c.open(format!("pub fn with_key(self, key: impl AsRef<[u8]>) -> {client} {{"));
-    c.line(format!("{client}::new(self.inner.with_key(key))"));
-    c.close("}");
-    for api in &service.server.apis {
-        let name = ident(&api.method);
-        c.blank();
-        c.doc(&format!("Call {}", api_doc(api)));
-        c.list(
-            &format!("pub async fn {name}("),
-            &arg_items(api),
-            &format!(") -> Result<{}, ClientError> {{", ret(api)),
-        );
-        c.push_indent();
-        c.line(format!("self.inner.call({}, &{}).await", lit(&api.name), wire_tuple(api)));
-        c.close("}");
-        c.blank();
-        c.doc(&format!(
-            "Send `{}` as a one-way notification (no answer, no error from the handler).",
-            api.name
-        ));
-        c.list(
-            &format!("pub async fn {}_notify(", api.method),
-            &arg_items(api),
-            ") -> Result<(), ClientError> {",
-        );
-        c.push_indent();
-        c.line(format!("self.inner.notify({}, &{}).await", lit(&api.name), wire_tuple(api)));
-        c.close("}");
-    }
     c.close("}");
     c.blank();
 
@@ -164,45 +134,78 @@ pub(crate) fn render(service: &Service, header: &str) -> String {
     c.line(format!("{client}::from_conf(path).map({blocking}::from)"));
     c.close("}");
     c.blank();
+    methods(
+        &mut c,
+        service,
+        &Flavor {
+            name: &blocking,
+            facade: "BlockingClient",
+            inner_doc:
+                "The facade client underneath (routing keys, raw calls; `as_async()` for async).",
+            asyncness: "",
+            await_: "",
+            notify_doc_tail: "",
+        },
+    );
+    c.close("}");
+    c.finish()
+}
+
+/// What tells the async client's methods from the blocking one's.
+struct Flavor<'a> {
+    /// The generated type (`EchoClient`, `EchoBlockingClient`).
+    name: &'a str,
+    /// The facade type it wraps.
+    facade: &'a str,
+    inner_doc: &'a str,
+    /// `"async "` or nothing.
+    asyncness: &'a str,
+    /// `".await"` or nothing.
+    await_: &'a str,
+    notify_doc_tail: &'a str,
+}
+
+/// The methods both clients have: `connect`, `inner`, `with_key`, and a call and a
+/// notification method per API.
+fn methods(c: &mut Code, service: &Service, f: &Flavor<'_>) {
+    let Flavor { name, facade, asyncness, await_, .. } = f;
     c.doc("A client of one server (a `SocketAddr` or an [`Endpoint`]), no routing.");
-    c.open(format!("pub fn connect(server: impl Into<Endpoint>) -> {blocking} {{"));
-    c.line(format!("{blocking}::new(BlockingClient::connect_to(server))"));
+    c.open(format!("pub fn connect(server: impl Into<Endpoint>) -> {name} {{"));
+    c.line(format!("{name}::new({facade}::connect_to(server))"));
     c.close("}");
     c.blank();
-    c.doc("The facade client underneath (routing keys, raw calls; `as_async()` for async).");
-    c.open("pub fn inner(&self) -> &BlockingClient {");
+    c.doc(f.inner_doc);
+    c.open(format!("pub fn inner(&self) -> &{facade} {{"));
     c.line("&self.inner");
     c.close("}");
     c.blank();
     c.doc(
         "This client with its calls routed by `key` (hashring; an all-digits key is a shard id).",
     );
-    c.open(format!("pub fn with_key(self, key: impl AsRef<[u8]>) -> {blocking} {{"));
-    c.line(format!("{blocking}::new(self.inner.with_key(key))"));
+    c.open(format!("pub fn with_key(self, key: impl AsRef<[u8]>) -> {name} {{"));
+    c.line(format!("{name}::new(self.inner.with_key(key))"));
     c.close("}");
     for api in &service.server.apis {
-        let name = ident(&api.method);
+        let method = ident(&api.method);
         c.blank();
         c.doc(&format!("Call {}", api_doc(api)));
         c.list(
-            &format!("pub fn {name}("),
+            &format!("pub {asyncness}fn {method}("),
             &arg_items(api),
             &format!(") -> Result<{}, ClientError> {{", ret(api)),
         );
         c.push_indent();
-        c.line(format!("self.inner.call({}, &{})", lit(&api.name), wire_tuple(api)));
+        c.line(format!("self.inner.call({}, &{}){await_}", lit(&api.name), wire_tuple(api)));
         c.close("}");
         c.blank();
-        c.doc(&format!("Send `{}` as a one-way notification.", api.name));
+        c.doc(&format!("Send `{}` as a one-way notification{}.", api.name, f.notify_doc_tail));
         c.list(
-            &format!("pub fn {}_notify(", api.method),
+            &format!("pub {asyncness}fn {}_notify(", api.method),
             &arg_items(api),
             ") -> Result<(), ClientError> {",
         );
         c.push_indent();
-        c.line(format!("self.inner.notify({}, &{})", lit(&api.name), wire_tuple(api)));
+        c.line(format!("self.inner.notify({}, &{}){await_}", lit(&api.name), wire_tuple(api)));
         c.close("}");
     }
-    c.close("}");
-    c.finish()
 }
