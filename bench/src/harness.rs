@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -35,11 +36,14 @@ impl Placement {
     }
 }
 
-/// A child process killed and reaped when dropped.
+/// A child process killed and reaped when dropped. Servers run in a process group of
+/// their own, so the process-mode servers' worker processes are killed with them.
 struct Guard(Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -234,7 +238,7 @@ fn measure_group(
     let mut servers: Vec<Option<Running>> = Vec::new();
     for (row, &which) in rows.iter_mut().zip(group) {
         let tag = format!("{}-{}-{}", placement.name(), workload.name(), which.name());
-        match start_server(s, placement, which, &tag) {
+        match start_server(s, placement, workload, which, &tag) {
             Ok(r) => servers.push(Some(r)),
             Err(e) => {
                 row.error = Some(e);
@@ -282,13 +286,21 @@ fn measure_group(
 fn start_server(
     s: &Settings,
     placement: Placement,
+    workload: Workload,
     which: Impl,
     tag: &str,
 ) -> Result<Running, String> {
     let (log, server_err) = log_file(s, &format!("{tag}.server.log"))?;
+    let mut cmd = command(s, placement);
+    cmd.args(["server", "--impl", which.name(), "--addr", "127.0.0.1:0"]);
+    if workload == Workload::Notify
+        && matches!(which, Impl::SvrkitProcess | Impl::SvrkitProcessCoroutine)
+    {
+        // The notification counter lives in the serving process: one worker process.
+        cmd.args(["--workers", "1"]);
+    }
     let mut server = Guard(
-        command(s, placement)
-            .args(["server", "--impl", which.name(), "--addr", "127.0.0.1:0"])
+        cmd.process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(server_err)
@@ -439,7 +451,7 @@ fn bars(rows: &[Row], micro: &[Micro]) -> Vec<String> {
         rows.iter().find(|r| r.placement == p && r.workload == w.name() && r.which == i.name())
     };
     let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
-    for which in [Impl::SvrkitCoroutine, Impl::SvrkitThread] {
+    for which in Impl::ALL.into_iter().filter(|i| i.is_svrkit()) {
         let ratio_bar = |p: Placement, w: Workload, min: f64, what: &str| {
             find(p, w, which).and_then(|r| r.x_raw).map(|x| {
                 format!(

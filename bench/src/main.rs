@@ -20,8 +20,11 @@
 //!
 //! Implementations: `raw` (fixed-size frames of svrkit's byte sizes, no parsing),
 //! `raw-rmp` (the same frames through rmp-serde on both sides), `svrkit-coroutine`,
-//! `svrkit-thread` (the facade server in each worker mode, svrkit's client) and `tarpc`
-//! (tarpc 0.38, Bincode over TCP, tokio). Workloads: `seq` (1 connection, 1 in flight),
+//! `svrkit-thread`, `svrkit-process`, `svrkit-process-coroutine` (svrkit in each worker
+//! mode, driven by svrkit's client; the process modes are a real `svrkit::app::App`
+//! binary, `svrkit-bench-app`, whose master supervises 2 worker processes sharing the
+//! listener — 1 for the notification workload, whose counter lives in the serving
+//! process) and `tarpc` (tarpc 0.38, Bincode over TCP, tokio). Workloads: `seq` (1 connection, 1 in flight),
 //! `pipelined` (1 connection, 128 in flight), `conns` (32 connections, 1 in flight each),
 //! `notify` (one-way, counted at the server; svrkit only). Placements: `free` and
 //! `pinned` (client and server both `taskset -c 0`).
@@ -29,6 +32,7 @@
 //! Every child is killed and reaped on every exit path (a Drop guard), every wait is
 //! bounded, and everything runs on loopback.
 
+mod echo;
 mod harness;
 mod measure;
 mod micro;
@@ -53,12 +57,21 @@ pub(crate) enum Impl {
     RawRmp,
     SvrkitCoroutine,
     SvrkitThread,
+    SvrkitProcess,
+    SvrkitProcessCoroutine,
     Tarpc,
 }
 
 impl Impl {
-    pub(crate) const ALL: [Impl; 5] =
-        [Impl::Raw, Impl::RawRmp, Impl::SvrkitCoroutine, Impl::SvrkitThread, Impl::Tarpc];
+    pub(crate) const ALL: [Impl; 7] = [
+        Impl::Raw,
+        Impl::RawRmp,
+        Impl::SvrkitCoroutine,
+        Impl::SvrkitThread,
+        Impl::SvrkitProcess,
+        Impl::SvrkitProcessCoroutine,
+        Impl::Tarpc,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -66,6 +79,8 @@ impl Impl {
             Impl::RawRmp => "raw-rmp",
             Impl::SvrkitCoroutine => "svrkit-coroutine",
             Impl::SvrkitThread => "svrkit-thread",
+            Impl::SvrkitProcess => "svrkit-process",
+            Impl::SvrkitProcessCoroutine => "svrkit-process-coroutine",
             Impl::Tarpc => "tarpc",
         }
     }
@@ -78,7 +93,18 @@ impl Impl {
 
     /// Whether it has one-way messages (notifications).
     pub(crate) fn has_notify(self) -> bool {
-        matches!(self, Impl::SvrkitCoroutine | Impl::SvrkitThread)
+        self.is_svrkit()
+    }
+
+    /// Whether it is svrkit (served by the facade, driven by svrkit's client).
+    pub(crate) fn is_svrkit(self) -> bool {
+        matches!(
+            self,
+            Impl::SvrkitCoroutine
+                | Impl::SvrkitThread
+                | Impl::SvrkitProcess
+                | Impl::SvrkitProcessCoroutine
+        )
     }
 }
 
@@ -141,7 +167,8 @@ usage:
   svrkit-bench micro   [--secs 1]
   svrkit-bench harness [--quick] [--out DIR] [--secs S] [--reps N]
                        [--impls a,b] [--workloads a,b] [--placements free,pinned]
-impls: raw, raw-rmp, svrkit-coroutine, svrkit-thread, tarpc
+impls: raw, raw-rmp, svrkit-coroutine, svrkit-thread, svrkit-process,
+       svrkit-process-coroutine, tarpc
 workloads: seq, pipelined, conns, notify";
 
 fn main() -> ExitCode {
@@ -220,6 +247,8 @@ fn server(f: &Flags) -> Result<(), String> {
         }
         Impl::SvrkitCoroutine => svr::serve(addr, svrkit::server::Mode::Coroutine, workers),
         Impl::SvrkitThread => svr::serve(addr, svrkit::server::Mode::Thread, workers),
+        Impl::SvrkitProcess => svr::serve_app(addr, "process", workers),
+        Impl::SvrkitProcessCoroutine => svr::serve_app(addr, "process_coroutine", workers),
         Impl::Tarpc => peer::serve(addr),
     }
 }
@@ -273,9 +302,10 @@ fn measure_client(
             Arc::clone(&gate),
         )
         .map_err(|e| format!("connect {addr}: {e}"))?,
-        Impl::SvrkitCoroutine | Impl::SvrkitThread => {
-            svr::client(addr, conns, depth, Arc::clone(&gate))
-        }
+        Impl::SvrkitCoroutine
+        | Impl::SvrkitThread
+        | Impl::SvrkitProcess
+        | Impl::SvrkitProcessCoroutine => svr::client(addr, conns, depth, Arc::clone(&gate)),
         Impl::Tarpc => peer::client(addr, conns, depth, Arc::clone(&gate))?,
     };
     let window = measure::run_window(&gate, warmup, secs, server_pid);

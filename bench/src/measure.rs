@@ -81,6 +81,33 @@ pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 10))
 }
 
+/// CPU time of a process and all its descendants (a process-mode server is a master and
+/// its worker processes), from `/proc/*/stat`.
+pub(crate) fn tree_cpu_time(pid: u32) -> Option<Duration> {
+    let mut total = cpu_time(pid)?;
+    let mut parents = vec![pid];
+    let entries: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let child: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let ppid: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+            Some((child, ppid))
+        })
+        .collect();
+    while let Some(p) = parents.pop() {
+        for &(child, ppid) in &entries {
+            if ppid == p && child != pid {
+                total += cpu_time(child).unwrap_or_default();
+                parents.push(child);
+            }
+        }
+    }
+    Some(total)
+}
+
 /// One client run's result, printed by the client as one JSON line.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Report {
@@ -123,14 +150,15 @@ pub(crate) fn run_window(
 ) -> Window {
     let me = std::process::id();
     let cpu = |pid: Option<u32>| pid.and_then(cpu_time).unwrap_or_default();
+    let server_cpu = |pid: Option<u32>| pid.and_then(tree_cpu_time).unwrap_or_default();
     std::thread::sleep(warmup);
-    let (c0, s0) = (cpu(Some(me)), cpu(server_pid));
+    let (c0, s0) = (cpu(Some(me)), server_cpu(server_pid));
     let t0 = Instant::now();
     gate.set(RECORDING);
     std::thread::sleep(secs);
     gate.set(STOPPED);
     let elapsed = t0.elapsed();
-    let (c1, s1) = (cpu(Some(me)), cpu(server_pid));
+    let (c1, s1) = (cpu(Some(me)), server_cpu(server_pid));
     Window { elapsed, cpu_client: c1.saturating_sub(c0), cpu_server: s1.saturating_sub(s0) }
 }
 
@@ -167,6 +195,26 @@ mod tests {
         }
         let after = cpu_time(std::process::id()).unwrap();
         assert!(after > before, "{before:?} -> {after:?}");
+    }
+
+    #[test]
+    fn tree_cpu_time_adds_the_children() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 10"])
+            .spawn()
+            .expect("spawn sh");
+        let t = Instant::now();
+        let mut burnt = Duration::ZERO;
+        while burnt < Duration::from_millis(50) && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+            burnt = cpu_time(child.id()).unwrap_or_default();
+        }
+        let me = std::process::id();
+        let (own, tree) = (cpu_time(me).unwrap(), tree_cpu_time(me).unwrap());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(burnt >= Duration::from_millis(50), "the child burnt only {burnt:?}");
+        assert!(tree >= own + burnt, "tree {tree:?} < own {own:?} + child {burnt:?}");
     }
 
     #[test]

@@ -4,33 +4,20 @@
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use svrkit::client::{BlockingClient, Client};
-use svrkit::server::{bind_all, Mode, Router, Server, ServerOptions};
+use svrkit::server::{bind_all, Mode, Server, ServerOptions};
 use svrkit::transport::Addr;
-use svrkit::RpcError;
 
+use crate::echo;
 use crate::measure::{Gate, Tally};
 use crate::msg::{self, Echomsg, ECHO, NOTE, STATS};
 
 /// Starts the echo server and prints `listening ADDR`; serves until killed.
 pub(crate) fn serve(addr: SocketAddr, mode: Mode, workers: Option<usize>) -> Result<(), String> {
-    let received = Arc::new(AtomicU64::new(0));
-    let born = Instant::now();
-    let (r1, r2) = (Arc::clone(&received), Arc::clone(&received));
-    let router = Router::new()
-        .route(ECHO, |(m,): (Echomsg,)| async move { Ok::<_, RpcError>(m) })
-        .route(NOTE, move |(_m,): (Echomsg,)| {
-            r1.fetch_add(1, Ordering::Relaxed);
-            async { Ok::<_, RpcError>(()) }
-        })
-        .route(STATS, move |(): ()| {
-            let now = (r2.load(Ordering::Relaxed), born.elapsed().as_nanos() as u64);
-            async move { Ok::<_, RpcError>(now) }
-        });
+    let router = echo::router(Arc::new(echo::Counter::new()));
     let mut options = ServerOptions { mode, ..ServerOptions::default() };
     if let Some(w) = workers {
         options.workers = w;
@@ -41,6 +28,65 @@ pub(crate) fn serve(addr: SocketAddr, mode: Mode, workers: Option<usize>) -> Res
     let local = running.local_addrs().first().map(ToString::to_string).unwrap_or_default();
     crate::announce(&local);
     running.wait().map_err(|e| e.to_string())
+}
+
+/// The process worker modes: writes a config for `svrkit-bench-app` (the same echo
+/// service as an [`svrkit::app::App`] binary, next to this one) with `worker_type`
+/// and `workers` worker processes (default 2), runs it in the foreground, prints
+/// `listening ADDR` once it accepts connections, and waits for it. The harness kills
+/// this process's whole process group, workers included.
+pub(crate) fn serve_app(
+    addr: SocketAddr,
+    worker_type: &str,
+    workers: Option<usize>,
+) -> Result<(), String> {
+    // The App binds the configured port itself: pick a free one now.
+    let addr = if addr.port() == 0 {
+        let probe = std::net::TcpListener::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
+        probe.local_addr().map_err(|e| e.to_string())?
+    } else {
+        addr
+    };
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let app = exe.with_file_name("svrkit-bench-app");
+    let dir = std::env::temp_dir().join(format!("svrkit-bench-app-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let conf = dir.join("benchecho_svr.conf");
+    let text = format!(
+        "[app]\nname = benchecho\n\n[rpc_server]\nip = {}\nport = {}\nworker_type = {worker_type}\nworker_sum = {}\ncoroutine_sum = 256\n",
+        addr.ip(),
+        addr.port(),
+        workers.unwrap_or(2)
+    );
+    std::fs::write(&conf, text).map_err(|e| format!("write {}: {e}", conf.display()))?;
+    let mut child = std::process::Command::new(&app)
+        .arg("-c")
+        .arg(&conf)
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", app.display()))?;
+    let t = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Err(format!("{} exited before serving ({status})", app.display()));
+        }
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{} not serving on {addr} after 10 s", app.display()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    crate::announce(&addr.to_string());
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} exited: {status}", app.display()))
+    }
 }
 
 /// Client: `conns` svrkit clients (one connection each), `depth` calls in flight on each,
