@@ -90,8 +90,13 @@ fn run_tests(sh: &Shell) -> Result<()> {
 /// `bench` goes to `svrkit-bench harness`, e.g. `--quick`, `--impls raw,tarpc`).
 fn bench(sh: &Shell, rest: &[String]) -> Result<()> {
     let out = project_root().join("target").join("bench");
-    cmd!(sh, "cargo run --release --quiet -p svrkit-bench -- harness --out {out} {rest...}")
-        .run()?;
+    // Both binaries: the harness starts `svrkit-bench-app` for the process worker modes.
+    cmd!(sh, "cargo build --release --quiet -p svrkit-bench").run()?;
+    cmd!(
+        sh,
+        "cargo run --release --quiet -p svrkit-bench --bin svrkit-bench -- harness --out {out} {rest...}"
+    )
+    .run()?;
     Ok(())
 }
 
