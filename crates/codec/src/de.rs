@@ -164,19 +164,43 @@ impl<'de> Deserializer<'de> {
         Some(u32::from(m & 0x0f))
     }
 
-    /// Integers, with a fast path for the one-byte encodings.
+    /// Integers, with fast paths for the one-byte encodings and for every sized encoding
+    /// (u8..u64, i8..i64) followed by at least 8 bytes of input.
     #[inline(always)]
     fn int<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value> {
-        match self.input.get(self.pos) {
+        let at = self.pos;
+        match self.input.get(at) {
             Some(&m) if m <= 0x7f => {
-                self.last = self.pos;
-                self.pos += 1;
+                self.last = at;
+                self.pos = at + 1;
                 visitor.visit_u64(u64::from(m))
             }
             Some(&m) if m >= 0xe0 => {
-                self.last = self.pos;
-                self.pos += 1;
+                self.last = at;
+                self.pos = at + 1;
                 visitor.visit_i64(i64::from(m as i8))
+            }
+            Some(&m) if m.wrapping_sub(0xcc) < 8 => {
+                // 0xcc-0xcf: u8/u16/u32/u64, 0xd0-0xd3: i8/i16/i32/i64; the low two bits
+                // give the width. One unaligned 8-byte big-endian load, shifted down to the
+                // width (sign-extending for the signed ones), when 8 bytes follow the
+                // marker; the slow path reads exactly the width otherwise.
+                let Some(word) = self.input.get(at + 1..at + 9) else {
+                    return self.int_slow(visitor);
+                };
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(word);
+                let word = u64::from_be_bytes(bytes);
+                let width = 1u32 << (m & 3);
+                let shift = 64 - 8 * width;
+                self.last = at;
+                self.pos = at + 1 + width as usize;
+                // The value is the top `width` bytes of the word (`shift` is 0..=56).
+                if m < 0xd0 {
+                    visitor.visit_u64(word >> shift)
+                } else {
+                    visitor.visit_i64((word as i64) >> shift)
+                }
             }
             _ => self.int_slow(visitor),
         }

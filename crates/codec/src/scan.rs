@@ -406,6 +406,12 @@ fn whole_frame(buf: &[u8], limits: &Limits) -> Option<usize> {
             left -= 1;
             continue;
         }
+        if marker == 0xd9 || marker == 0xc4 {
+            // str8, bin8: the next byte is the payload length.
+            pos += 2 + usize::from(*buf.get(pos + 1)?);
+            left -= 1;
+            continue;
+        }
         containers += 1;
         if marker & 0xe0 == 0x80 {
             let n = u64::from(marker & 0x0f);

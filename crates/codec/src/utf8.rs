@@ -26,23 +26,27 @@ fn ascii_str(bytes: &[u8]) -> Result<&str, Utf8Error> {
     Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
 }
 
-/// Are all bytes < 0x80? Whole 8-byte words first, then the tail.
+/// Are all bytes < 0x80? Whole 8-byte words, then the last 8 bytes again (overlapping)
+/// for the tail; shorter strings with two overlapping 4-byte reads or three byte reads.
+/// No byte-at-a-time loop: wire strings are mostly a few bytes past a multiple of 8.
 #[inline]
 fn is_ascii(bytes: &[u8]) -> bool {
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // (`as_chunks` would read better but needs Rust 1.88; the MSRV is 1.85.)
-    let mut words = bytes.chunks_exact(8);
-    let mut acc = 0u64;
-    for w in &mut words {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(w);
-        acc |= u64::from_ne_bytes(word);
+    if let Some(last) = bytes.last_chunk::<8>() {
+        let (words, _) = bytes.as_chunks::<8>();
+        let mut acc = u64::from_ne_bytes(*last);
+        for w in words {
+            acc |= u64::from_ne_bytes(*w);
+        }
+        acc & HIGH == 0
+    } else if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        (u32::from_ne_bytes(*first) | u32::from_ne_bytes(*last)) & 0x8080_8080 == 0
+    } else {
+        // 0 to 3 bytes: the first, middle and last cover them all.
+        let n = bytes.len();
+        let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
+        (at(0) | at(n / 2) | at(n.wrapping_sub(1))) < 0x80
     }
-    let mut tail = 0u8;
-    for &b in words.remainder() {
-        tail |= b;
-    }
-    acc & HIGH == 0 && tail < 0x80
 }
 
 #[cfg(test)]
@@ -73,6 +77,22 @@ mod tests {
                 let mut s = *b"abcdefghijklmnopq";
                 s[pos] = b;
                 assert_eq!(from_utf8(&s), std::str::from_utf8(&s));
+            }
+        }
+        // Every length from 0 to 40 (the short-string branches and the overlapping tail
+        // read), with a non-ASCII byte in each position.
+        let text = b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH";
+        for len in 0..=40 {
+            let s = &text[..len];
+            assert!(is_ascii(s), "{len}");
+            assert_eq!(from_utf8(s), std::str::from_utf8(s));
+            for pos in 0..len {
+                for b in [0x80u8, 0xc3, 0xff] {
+                    let mut s = text[..len].to_vec();
+                    s[pos] = b;
+                    assert!(!is_ascii(&s), "len {len} pos {pos}");
+                    assert_eq!(from_utf8(&s), std::str::from_utf8(&s));
+                }
             }
         }
     }

@@ -7,3 +7,4 @@ mod props;
 mod protos;
 mod roundtrip;
 mod rpc_error;
+mod widths;
