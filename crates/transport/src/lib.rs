@@ -96,13 +96,16 @@
 mod addr;
 mod error;
 mod framed;
+mod local;
 mod net;
 mod policy;
+pub mod reactor;
 mod writer;
 
 pub use addr::{Addr, AllowList, IpNet};
 pub use error::TransportError;
 pub use framed::FrameReader;
+pub use local::{LocalListener, LocalStream, StdStream};
 pub use net::{connect, Listener, Stream};
 pub use policy::{Accepted, ConnPermit, Gate, Policy, Refusal};
-pub use writer::{BatchWriter, Flusher};
+pub use writer::{BatchWriter, Flusher, TryWrite};

@@ -66,8 +66,17 @@ impl Stream {
     }
 }
 
-fn unix_addr(a: &std::os::unix::net::SocketAddr) -> Addr {
+pub(crate) fn unix_addr(a: &std::os::unix::net::SocketAddr) -> Addr {
     Addr::Unix(a.as_pathname().map(Path::to_path_buf).unwrap_or_default())
+}
+
+impl std::os::fd::AsFd for Stream {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Stream::Tcp(s) => s.get_ref().as_fd(),
+            Stream::Unix(s) => s.get_ref().as_fd(),
+        }
+    }
 }
 
 macro_rules! delegate {

@@ -105,11 +105,12 @@ impl Gate {
     }
 }
 
-/// An admitted connection.
+/// An admitted connection: a [`Stream`] from [`Listener::accept_admitted`], a
+/// [`crate::StdStream`] from [`crate::LocalListener::accept_admitted`].
 #[derive(Debug)]
-pub struct Accepted {
+pub struct Accepted<S = Stream> {
     /// The socket.
-    pub stream: Stream,
+    pub stream: S,
     /// The peer's address.
     pub peer: Addr,
     /// Holds the connection's slot until dropped.

@@ -17,7 +17,26 @@ use std::task::{Context, Poll, Waker};
 use futures_lite::future::poll_fn;
 use futures_lite::AsyncWrite;
 
-use crate::Stream;
+use crate::{LocalStream, Stream};
+
+/// A socket that takes one non-blocking write from any thread: what
+/// [`BatchWriter::flush_now`] writes to.
+pub trait TryWrite: Send + Sync + std::fmt::Debug {
+    /// One non-blocking `write` (`WouldBlock` when the socket buffer is full).
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+}
+
+impl TryWrite for Stream {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        Stream::try_write(self, buf)
+    }
+}
+
+impl TryWrite for LocalStream {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        LocalStream::try_write(self, buf)
+    }
+}
 
 /// Buffers larger than this are released after a flush, so idle connections stay small.
 const KEEP_CAPACITY: usize = 64 * 1024;
@@ -35,7 +54,7 @@ struct Shared {
     state: Mutex<State>,
     handles: AtomicUsize,
     /// The socket, for [`BatchWriter::flush_now`]; `None` for writers made with `new`.
-    direct: Option<Stream>,
+    direct: Option<Box<dyn TryWrite>>,
 }
 
 #[derive(Debug, Default)]
@@ -65,12 +84,12 @@ impl BatchWriter {
     }
 
     /// Like [`BatchWriter::new`], plus [`BatchWriter::flush_now`] on `stream` (pass the
-    /// stream the flusher will run on).
-    pub fn with_stream(stream: Stream) -> (BatchWriter, Flusher) {
-        BatchWriter::build(Some(stream))
+    /// stream the flusher will run on: a [`Stream`] or a [`LocalStream`]).
+    pub fn with_stream<S: TryWrite + 'static>(stream: S) -> (BatchWriter, Flusher) {
+        BatchWriter::build(Some(Box::new(stream)))
     }
 
-    fn build(direct: Option<Stream>) -> (BatchWriter, Flusher) {
+    fn build(direct: Option<Box<dyn TryWrite>>) -> (BatchWriter, Flusher) {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             handles: AtomicUsize::new(1),
