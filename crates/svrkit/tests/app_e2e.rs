@@ -352,10 +352,10 @@ fn daemon_start_status_restart_stop_round_trip() {
     assert_eq!(code, 0, "start: {out}{err}");
     let pid = read_pid();
     guard.0.lock().unwrap().push(pid);
-    assert!(out.contains(&format!("started (pid {pid}")), "{out}");
-    let addr = wait_for(LONG, "the daemon to listen", || {
-        listening_addr(&std::fs::read_to_string(&log_file).unwrap_or_default())
-    });
+    assert!(out.contains(&format!("started (pid {pid}; listening on 127.0.0.1:")), "{out}");
+    assert!(out.contains(&format!("log {}", log_file.display())), "{out}");
+    // `start` returned after the workers reported ready: the printed address answers.
+    let addr = listening_addr(&out).unwrap_or_else(|| panic!("no address in {out:?}"));
     let c = client(addr, 1, Duration::from_secs(5));
     assert_eq!(c.call::<String>("echo", &("daemon",)).unwrap(), "daemon");
 
@@ -441,6 +441,67 @@ fn usage_and_config_errors_are_one_line_and_exit_2() {
     let (code, out, _) = run(&dir, &["-h"], &[]);
     assert_eq!(code, 0);
     assert!(out.contains("start    run as a daemon"), "{out}");
+}
+
+/// SIGKILLs whatever a test left of its service (daemons run in their own session).
+struct TreeGuard<'a>(&'a TempDir);
+
+impl Drop for TreeGuard<'_> {
+    fn drop(&mut self) {
+        for pid in processes_of(self.0) {
+            kill("KILL", &pid.to_string());
+        }
+    }
+}
+
+#[test]
+fn daemon_start_on_a_taken_port_fails_naming_the_address() {
+    for mode in ["coroutine", "process"] {
+        let dir = TempDir::new(&format!("taken-{mode}"));
+        let _guard = TreeGuard(&dir);
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let conf = dir.conf(&rpc_conf(&dir, mode).replace("port = 0", &format!("port = {port}")));
+        let (code, out, err) = run(&dir, &["-c", conf.to_str().unwrap(), "start"], &[]);
+        assert_eq!(code, 1, "{mode}: {out}{err}");
+        assert!(
+            err.contains(&format!("app_echo: did not start: cannot listen on 127.0.0.1:{port}")),
+            "{mode}: {err}"
+        );
+        assert!(err.contains(&dir.join("app_echo.log").display().to_string()), "{err}");
+        assert!(!out.contains("started"), "{mode}: {out}");
+        assert!(!dir.join("app_echo.pid").exists(), "{mode}: no pid file left");
+        assert_eq!(processes_of(&dir), Vec::<u32>::new(), "{mode}: nothing left running");
+    }
+}
+
+#[test]
+fn init_failure_in_a_process_worker_fails_the_start_and_leaves_nothing() {
+    let fail = [("APP_ECHO_FAIL_INIT", "disk full")];
+    let want = "failed to start: init hook failed: refusing to start: disk full";
+    for mode in ["process", "process_coroutine"] {
+        let dir = TempDir::new(&format!("initfail-{mode}"));
+        let _guard = TreeGuard(&dir);
+        let conf = dir.conf(&(rpc_conf(&dir, mode) + &self_conf("process")));
+        let conf = conf.to_str().unwrap();
+        // Foreground: the master stops the other workers and exits 1 with the error,
+        // instead of restarting the failing worker forever.
+        let (code, out, err) = run(&dir, &["-c", conf], &fail);
+        assert_eq!(code, 1, "{mode}: {out}{err}");
+        let last = err.lines().rev().find(|l| l.starts_with("app_echo: ")).unwrap_or_default();
+        assert!(last.starts_with("app_echo: rpc#") && last.ends_with(want), "{mode}: {err}");
+        assert_eq!(processes_of(&dir), Vec::<u32>::new(), "{mode}: nothing left running");
+        assert!(!dir.join("app_echo.pid").exists());
+
+        // Daemon: `start` prints the same error and exits 1.
+        let (code, out, err) = run(&dir, &["-c", conf, "start"], &fail);
+        assert_eq!(code, 1, "{mode}: {out}{err}");
+        assert!(err.contains("app_echo: did not start: rpc#") && err.contains(want), "{err}");
+        assert_eq!(processes_of(&dir), Vec::<u32>::new(), "{mode}: nothing left running");
+        assert!(!dir.join("app_echo.pid").exists());
+        let log = std::fs::read_to_string(dir.join("app_echo.log")).unwrap();
+        assert!(!log.contains("restarting in"), "not restarted: {log}");
+    }
 }
 
 mod registry {

@@ -4,18 +4,24 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::Signal;
 
+use crate::ready::{ReadyReader, Report};
 use crate::sys::{argv0_of, exe_of, file_name, is_alive, send_signal, ExitReason};
-use crate::Error;
+use crate::{Error, ReadyNotifier};
 
-/// Set in the environment of the detached daemon process.
+/// Set in the environment of the detached daemon process: the pid of the process that
+/// started it (see [`is_daemon_process`]).
 pub const ENV_DAEMON: &str = "SVRKIT_DAEMON";
+/// The daemon's end of its start-up report socket (see [`ReadyNotifier`]).
+pub const ENV_DAEMON_READY_FD: &str = "SVRKIT_DAEMON_READY_FD";
 
 /// The pid file of a service (`[app] pid`), and which program counts as "the service"
 /// when deciding whether the pid it names is still ours.
@@ -261,14 +267,16 @@ pub struct DaemonConfig {
     pub pid_file: PidFile,
     /// Where the daemon's stdout and stderr go (appended); `/dev/null` when `None`.
     pub log_file: Option<PathBuf>,
-    /// How long the starting process waits for the daemon to claim its pid file.
+    /// How long the starting process waits for the daemon to report ready (or failed)
+    /// through its [`ReadyNotifier`]. A daemon not ready by then is stopped (SIGTERM,
+    /// then SIGKILL to its process group) and the start fails.
     pub ready_timeout: Duration,
 }
 
 impl DaemonConfig {
-    /// Detach with this pid file, output to `/dev/null`, 10 s to come up.
+    /// Detach with this pid file, output to `/dev/null`, 60 s to come up.
     pub fn new(pid_file: PidFile) -> DaemonConfig {
-        DaemonConfig { pid_file, log_file: None, ready_timeout: Duration::from_secs(10) }
+        DaemonConfig { pid_file, log_file: None, ready_timeout: Duration::from_secs(60) }
     }
 }
 
@@ -276,27 +284,64 @@ impl DaemonConfig {
 #[derive(Debug)]
 #[must_use]
 pub enum Daemonized {
-    /// The process the user started: the daemon is up with this pid; exit 0.
+    /// The process the user started: the daemon reported ready; exit 0.
     Parent {
         /// The daemon's pid (also in the pid file).
         pid: u32,
+        /// What the daemon said with its ready report ("listening on ...").
+        detail: String,
     },
-    /// The daemon: carry on as the master, holding the pid file.
-    Daemon(PidFileGuard),
+    /// The daemon: carry on as the master, holding the pid file; report through
+    /// `ready` once serving, or with the error that stops the start.
+    Daemon {
+        /// The claimed pid file (removed when dropped).
+        pid_file: PidFileGuard,
+        /// The starting process waits on it: call [`ReadyNotifier::ready`] once the
+        /// service serves (listeners bound, init done, workers up) or
+        /// [`ReadyNotifier::failed`] with the error before exiting.
+        ready: ReadyNotifier,
+    },
+}
+
+/// Whether this process is the daemon a [`daemonize`] call started (it then returns
+/// [`Daemonized::Daemon`]). Checked against the parent's pid, so a program the daemon
+/// starts does not take itself for the daemon through the inherited environment.
+pub fn is_daemon_process() -> bool {
+    static IS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IS.get_or_init(|| {
+        let Some(v) = std::env::var_os(ENV_DAEMON) else { return false };
+        let ppid = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32);
+        v.to_str().and_then(|v| v.parse::<u32>().ok()) == Some(ppid)
+    })
 }
 
 /// Detaches the service: call it in the master, before starting any thread.
 ///
 /// The process the user started re-executes this binary with the same arguments and
-/// `SVRKIT_DAEMON=1`, stdin from `/dev/null`, stdout/stderr to the log file, and waits
-/// until the daemon has claimed the pid file (success) or exited (its exit reason is
-/// reported). The daemon calls `setsid()` (new session, no controlling terminal) and
-/// claims the pid file. The working directory is kept, so relative paths in the
-/// arguments (`-c echo_svr.conf`) mean the same to the daemon.
+/// `SVRKIT_DAEMON=<its pid>`, stdin from `/dev/null`, stdout/stderr to the log file, and
+/// an inherited socket on which the daemon reports once: ready (it serves) or failed
+/// (why not). The starter returns [`Daemonized::Parent`] on the ready report and
+/// [`Error::DaemonStart`] with the daemon's error, its exit status when it died
+/// without a word, or the timeout (then it stops the daemon), so a `start` that
+/// succeeds means a server that answers. The daemon calls `setsid()` (new session, no
+/// controlling terminal) and claims the pid file. The working directory is kept, so
+/// relative paths in the arguments (`-c echo_svr.conf`) mean the same to the daemon.
 pub fn daemonize(config: &DaemonConfig) -> Result<Daemonized, Error> {
-    if std::env::var_os(ENV_DAEMON).is_some() {
-        rustix::process::setsid().map_err(|e| Error::io("setsid", e.into()))?;
-        return Ok(Daemonized::Daemon(config.pid_file.acquire()?));
+    if is_daemon_process() {
+        let ready = match std::env::var(ENV_DAEMON_READY_FD) {
+            Ok(v) => crate::ready::adopt(ENV_DAEMON_READY_FD, &v)?,
+            Err(_) => ReadyNotifier::none(),
+        };
+        let claimed = rustix::process::setsid()
+            .map_err(|e| Error::io("setsid", e.into()))
+            .and_then(|_| config.pid_file.acquire());
+        return match claimed {
+            Ok(pid_file) => Ok(Daemonized::Daemon { pid_file, ready }),
+            Err(e) => {
+                ready.failed(&e.to_string());
+                Err(e)
+            }
+        };
     }
     let pid_file = &config.pid_file;
     match pid_file.status()? {
@@ -319,17 +364,24 @@ pub fn daemonize(config: &DaemonConfig) -> Result<Daemonized, Error> {
         }
         None => (Stdio::null(), Stdio::null()),
     };
+    let (mut reader, writer) = ReadyReader::pair("the daemon")?;
+    // Without close-on-exec, alive only across the spawn: only the daemon inherits it.
+    let inherited =
+        rustix::io::dup(&writer).map_err(|e| Error::io("spawn the daemon", e.into()))?;
+    drop(writer);
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_default();
-    let mut child = Command::new("/proc/self/exe")
+    let spawned = Command::new("/proc/self/exe")
         .arg0(argv0)
         .args(args)
-        .env(ENV_DAEMON, "1")
+        .env(ENV_DAEMON, std::process::id().to_string())
+        .env(ENV_DAEMON_READY_FD, inherited.as_raw_fd().to_string())
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
-        .spawn()
-        .map_err(|e| Error::io("spawn the daemon", e))?;
+        .spawn();
+    drop(inherited);
+    let mut child = spawned.map_err(|e| Error::io("spawn the daemon", e))?;
     let fail = |reason: String| Error::DaemonStart {
         pid_file: pid_file.path.clone(),
         reason,
@@ -337,23 +389,80 @@ pub fn daemonize(config: &DaemonConfig) -> Result<Daemonized, Error> {
     };
     let deadline = Instant::now() + config.ready_timeout;
     loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(fail(format!("exited with {}", ExitReason::from_status(status))));
-        }
-        if let Ok(PidStatus::Running { pid }) = pid_file.status() {
-            if pid == child.id() {
-                return Ok(Daemonized::Parent { pid });
+        let closed = reader.pump();
+        match reader.report() {
+            Report::Ready(detail) => return Ok(Daemonized::Parent { pid: child.id(), detail }),
+            Report::Failed(error) if closed => {
+                // It exits on its own now; wait (bounded) so the pid file is gone and a
+                // retry can start at once.
+                finish(&mut child, pid_file, Duration::from_secs(5));
+                return Err(fail(error));
             }
+            _ => {}
         }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
+        if closed {
+            // Closed without a word: it died (panic, signal) or dropped its notifier.
+            let reason = match wait_exit(&mut child, Duration::from_secs(2)) {
+                Some(reason) => format!("exited with {reason} before it was ready"),
+                None => {
+                    finish(&mut child, pid_file, Duration::ZERO);
+                    "closed its start-up report without a word; stopped it".to_string()
+                }
+            };
+            return Err(fail(reason));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            finish(&mut child, pid_file, Duration::ZERO);
             return Err(fail(format!(
-                "no pid file after {:.1}s",
+                "not ready after {:.0}s; stopped it",
                 config.ready_timeout.as_secs_f64()
             )));
         }
+        let left = (deadline - now).min(Duration::from_millis(500));
+        let ts =
+            Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) };
+        if let Some(fd) = reader.fd() {
+            let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
+            let _ = poll(&mut fds, Some(&ts));
+        }
+    }
+}
+
+/// Waits up to `timeout` for `child` to exit; its exit reason if it did.
+fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitReason> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(ExitReason::from_status(status));
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Lets a failed daemon exit for `grace`, then stops it: SIGTERM (a graceful stop of the
+/// tree), and SIGKILL to its whole process group (its session: the workers too) if it
+/// is still there after [`KILL_GRACE`](crate::KILL_GRACE) + 2 s. Removes a pid file it
+/// left behind.
+fn finish(child: &mut Child, pid_file: &PidFile, grace: Duration) {
+    let pid = child.id();
+    if wait_exit(child, grace).is_none() {
+        let _ = send_signal(pid, Signal::TERM);
+        if wait_exit(child, crate::KILL_GRACE + Duration::from_secs(2)).is_none() {
+            if let Some(p) = crate::sys::pid_of(pid) {
+                let _ = rustix::process::kill_process_group(p, Signal::KILL);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+    let left =
+        std::fs::read_to_string(&pid_file.path).ok().and_then(|t| t.trim().parse::<u32>().ok());
+    if left == Some(pid) {
+        let _ = std::fs::remove_file(&pid_file.path);
     }
 }
 

@@ -41,14 +41,29 @@ pub enum Error {
         /// The pid it names, which is alive and runs this program.
         pid: u32,
     },
-    /// The detached daemon did not come up: it exited, or never wrote its pid file.
+    /// The detached daemon did not come up: it reported a start-up failure, exited, or
+    /// was not ready in time (then it was stopped).
     DaemonStart {
         /// The pid file it was to write.
         pid_file: PathBuf,
-        /// What happened ("exited with exit code 1", "no pid file after 10s").
+        /// What happened: the daemon's own error ("cannot listen on 0.0.0.0:3000:
+        /// Address already in use"), "exited with exit code 1 before it was ready", ...
         reason: String,
         /// Where its output went, to read why.
         log_file: Option<PathBuf>,
+    },
+    /// A worker process ended before it reported ready while the tree was starting
+    /// (say, its init hook failed): [`crate::Supervisor::run`] stopped the other workers
+    /// and returns this instead of restarting it forever.
+    WorkerStart {
+        /// Which worker (`rpc#0`, `self:event#1`).
+        worker: String,
+        /// Its pid.
+        pid: u32,
+        /// How it ended.
+        exit: crate::ExitReason,
+        /// The error it reported, if it reported one.
+        message: Option<String>,
     },
     /// A stop request was sent but the process outlived the timeout.
     StopTimedOut {
@@ -81,13 +96,17 @@ impl fmt::Display for Error {
             Error::AlreadyRunning { pid_file, pid } => {
                 write!(f, "already running as pid {pid} (pid file {})", pid_file.display())
             }
-            Error::DaemonStart { pid_file, reason, log_file } => {
-                write!(f, "daemon did not start ({reason}; pid file {})", pid_file.display())?;
+            Error::DaemonStart { pid_file: _, reason, log_file } => {
+                write!(f, "did not start: {reason}")?;
                 if let Some(log) = log_file {
-                    write!(f, "; see {}", log.display())?;
+                    write!(f, " (log: {})", log.display())?;
                 }
                 Ok(())
             }
+            Error::WorkerStart { worker, pid, exit, message } => match message {
+                Some(m) => write!(f, "{worker} (pid {pid}) failed to start: {m}"),
+                None => write!(f, "{worker} (pid {pid}) ended with {exit} before it was ready"),
+            },
             Error::StopTimedOut { pid, waited } => {
                 write!(f, "process {pid} still alive {:.1}s after SIGTERM", waited.as_secs_f64())
             }

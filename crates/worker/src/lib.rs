@@ -56,11 +56,24 @@
 //! SIGKILLs the rest, and `run` returns (exit 0). A second SIGTERM/SIGINT kills at once.
 //! SIGHUP starts a fresh generation of workers, then drains the old one.
 //!
+//! # Start-up reports
+//!
+//! A start that "succeeds" must mean a server that answers. Each worker inherits one end
+//! of a socket pair ([`ReadyNotifier`], `SVRKIT_READY_FD`) and reports once: ready
+//! (serving) or failed (its error). A worker that ends before it was ever ready while
+//! the tree starts (its init hook failed, its port is gone) fails the start: the
+//! supervisor stops the others and [`Supervisor::run`] returns [`Error::WorkerStart`]
+//! with the worker's own message, instead of restarting it forever. Once every worker
+//! was ready ([`Event::Ready`]), a dead worker is restarted with back-off whatever
+//! killed it. The daemon reports the same way to the `start` command that spawned it.
+//!
 //! # Daemon mode and the pid file
 //!
 //! [`daemonize`] re-executes the binary detached (`setsid`, stdio to the log file or
 //! `/dev/null`) and returns in the starting process once the daemon has claimed the
-//! [`PidFile`] — written atomically, refused while a live instance holds it, removed on
+//! [`PidFile`] and reported ready — or fails with the daemon's own error (bind, init),
+//! its exit status, or a timeout, so `start` exits non-zero when the server does not
+//! come up. The pid file is written atomically, refused while a live instance holds it, removed on
 //! clean exit. [`PidFile::status`] tells a live instance from a stale file (no such
 //! process, or the pid reused by another program, checked through `/proc/PID/exe`);
 //! [`stop`] sends SIGTERM and waits.
@@ -75,8 +88,8 @@
 //! use std::process::ExitCode;
 //! use std::time::Duration;
 //! use svrkit_worker::{
-//!     DaemonConfig, Daemonized, GroupSpec, PidFile, RestartPolicy, Role, SelfServer,
-//!     StopSource, Supervisor, SupervisorConfig,
+//!     DaemonConfig, Daemonized, Event, GroupSpec, PidFile, ReadyNotifier, RestartPolicy, Role,
+//!     SelfServer, StopSource, Supervisor, SupervisorConfig,
 //! };
 //!
 //! # fn serve(_: Vec<svrkit_worker::Listener>, _: svrkit_worker::StopToken) {}
@@ -85,19 +98,29 @@
 //!     match svrkit_worker::init()? {
 //!         Role::Master => {
 //!             let pid_file = PidFile::new("/tmp/echo.pid"); // `[app] pid`
-//!             let _guard = if daemon {
+//!             let (_guard, ready) = if daemon {
 //!                 match svrkit_worker::daemonize(&DaemonConfig::new(pid_file))? {
-//!                     Daemonized::Parent { .. } => return Ok(ExitCode::SUCCESS),
-//!                     Daemonized::Daemon(guard) => guard,
+//!                     Daemonized::Parent { pid, detail } => {
+//!                         println!("started (pid {pid}; {detail})");
+//!                         return Ok(ExitCode::SUCCESS);
+//!                     }
+//!                     Daemonized::Daemon { pid_file, ready } => (pid_file, ready),
 //!                 }
 //!             } else {
-//!                 pid_file.acquire()?
+//!                 (pid_file.acquire()?, ReadyNotifier::none())
 //!             };
-//!             let listener = std::net::TcpListener::bind("127.0.0.1:3000")?;
+//!             let listener = match std::net::TcpListener::bind("127.0.0.1:3000") {
+//!                 Ok(l) => l,
+//!                 Err(e) => {
+//!                     ready.failed(&format!("cannot listen on 127.0.0.1:3000: {e}"));
+//!                     return Err(e.into());
+//!                 }
+//!             };
 //!             if !process_mode {
 //!                 // thread / coroutine: one process.
 //!                 let stop = StopSource::new()?;
 //!                 stop.stop_on_signals()?;
+//!                 ready.ready("listening on 127.0.0.1:3000");
 //!                 serve(vec![listener.into()], stop.token());
 //!                 return Ok(ExitCode::SUCCESS);
 //!             }
@@ -108,7 +131,10 @@
 //!                 self_groups: vec![GroupSpec { name: "event".into(), workers: 2, coroutines: 0 }],
 //!                 drain_timeout: Duration::from_secs(5),
 //!                 ..Default::default()
-//!             })?;
+//!             })?
+//!             // Up once every worker reported ready; a worker failing before that
+//!             // makes `run` return its error (the others are stopped).
+//!             .on_event(move |e| if let Event::Ready = e { ready.ready("listening") });
 //!             // thread self workers would run here, in the master:
 //!             // SelfServer::start(&groups, policy, supervisor.stop_token(), handler)?
 //!             # let _: Option<SelfServer> = None;
@@ -116,6 +142,8 @@
 //!             Ok(ExitCode::SUCCESS)
 //!         }
 //!         Role::Rpc(mut worker) => {
+//!             // Init here; on failure: worker.notifier().failed(&error) and exit 1.
+//!             worker.notifier().ready("");
 //!             // Stop accepting when the token trips, answer what was accepted (within
 //!             // drain_timeout), return.
 //!             serve(worker.take_listeners(), worker.stop_token());
@@ -166,6 +194,7 @@
 
 mod daemon;
 mod error;
+mod ready;
 mod restart;
 mod role;
 mod selfserver;
@@ -174,14 +203,15 @@ mod supervisor;
 mod sys;
 
 pub use daemon::{
-    daemonize, stop, DaemonConfig, Daemonized, PidFile, PidFileGuard, PidStatus, StaleReason,
-    StopOutcome, ENV_DAEMON,
+    daemonize, is_daemon_process, stop, DaemonConfig, Daemonized, PidFile, PidFileGuard, PidStatus,
+    StaleReason, StopOutcome, ENV_DAEMON, ENV_DAEMON_READY_FD,
 };
 pub use error::Error;
+pub use ready::ReadyNotifier;
 pub use restart::RestartPolicy;
 pub use role::{
     init, is_worker_process, Listener, Role, RpcWorker, SelfWorker, ENV_COROUTINES, ENV_GROUP,
-    ENV_LISTEN_FDS, ENV_MASTER_PID, ENV_ROLE, ENV_WORKER_ID,
+    ENV_LISTEN_FDS, ENV_MASTER_PID, ENV_READY_FD, ENV_ROLE, ENV_WORKER_ID,
 };
 pub use selfserver::{run_self_coroutines, run_self_process, GroupSpec, SelfServer, WorkerContext};
 pub use stop::{StopSource, StopToken};

@@ -4,7 +4,7 @@
 use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::{Error, StopSource, StopToken};
+use crate::{Error, ReadyNotifier, StopSource, StopToken};
 
 /// `rpc` or `self`; absent in the master.
 pub const ENV_ROLE: &str = "SVRKIT_ROLE";
@@ -18,6 +18,8 @@ pub const ENV_COROUTINES: &str = "SVRKIT_COROUTINES";
 pub const ENV_LISTEN_FDS: &str = "SVRKIT_LISTEN_FDS";
 /// Pid of the master, to detect being orphaned at start-up.
 pub const ENV_MASTER_PID: &str = "SVRKIT_MASTER_PID";
+/// The worker's end of its start-up report socket (see [`crate::ReadyNotifier`]).
+pub const ENV_READY_FD: &str = "SVRKIT_READY_FD";
 
 /// A listening socket the master owns and its rpc workers share (one accept queue).
 #[derive(Debug)]
@@ -75,6 +77,7 @@ pub struct RpcWorker {
     id: usize,
     listeners: Vec<Listener>,
     stop: StopToken,
+    ready: ReadyNotifier,
 }
 
 impl RpcWorker {
@@ -94,6 +97,14 @@ impl RpcWorker {
     pub fn stop_token(&self) -> StopToken {
         self.stop.clone()
     }
+
+    /// Reports to the master whether this worker came up: call `ready` once it serves
+    /// (init done, listeners adopted), or `failed` with the error before exiting. A
+    /// worker that exits without reporting ready while the tree starts fails the
+    /// start-up (see [`crate::Supervisor::run`]).
+    pub fn notifier(&self) -> ReadyNotifier {
+        self.ready.clone()
+    }
 }
 
 /// A self_server worker running in its own process.
@@ -103,13 +114,14 @@ pub struct SelfWorker {
     pub(crate) id: usize,
     pub(crate) coroutines: usize,
     pub(crate) stop: StopToken,
+    pub(crate) ready: ReadyNotifier,
 }
 
 impl SelfWorker {
     /// Describes a self worker; [`init`] builds these from the environment. Public so a
     /// process-type handler can be run in-process (tests, one-process setups).
     pub fn new(group: impl Into<String>, id: usize, coroutines: usize, stop: StopToken) -> Self {
-        SelfWorker { group: group.into(), id, coroutines, stop }
+        SelfWorker { group: group.into(), id, coroutines, stop, ready: ReadyNotifier::none() }
     }
 
     /// The group name (`[self_groupN] group_name`).
@@ -130,6 +142,13 @@ impl SelfWorker {
     /// Tripped by SIGTERM / SIGINT or by the master's death.
     pub fn stop_token(&self) -> StopToken {
         self.stop.clone()
+    }
+
+    /// Reports start-up to the master. [`crate::run_self_process`] and
+    /// [`crate::run_self_coroutines`] report ready before they call the handler; call
+    /// `failed` when the worker cannot get that far (its init failed).
+    pub fn notifier(&self) -> ReadyNotifier {
+        self.ready.clone()
     }
 }
 
@@ -158,6 +177,10 @@ pub fn init() -> Result<Role, Error> {
     if ppid != w.master_pid {
         return Err(Error::MasterGone { master_pid: w.master_pid });
     }
+    let ready = match std::env::var(ENV_READY_FD) {
+        Ok(v) => crate::ready::adopt(ENV_READY_FD, &v)?,
+        Err(_) => ReadyNotifier::none(),
+    };
     let stop = StopSource::new()?;
     stop.stop_on_signals()?;
     // The terminal's hang-up reaches the whole process group; only the master acts on it.
@@ -170,12 +193,13 @@ pub fn init() -> Result<Role, Error> {
         WorkerKind::Rpc { fds } => {
             let mut listeners = Vec::with_capacity(fds.len());
             for (kind, fd) in fds {
-                listeners.push(adopt_listener(kind, fd)?);
+                let l = adopt_listener(kind, fd).inspect_err(|e| ready.failed(&e.to_string()))?;
+                listeners.push(l);
             }
-            Role::Rpc(RpcWorker { id: w.id, listeners, stop: stop.token() })
+            Role::Rpc(RpcWorker { id: w.id, listeners, stop: stop.token(), ready })
         }
         WorkerKind::SelfWorker { group, coroutines } => {
-            Role::SelfWorker(SelfWorker { group, id: w.id, coroutines, stop: stop.token() })
+            Role::SelfWorker(SelfWorker { group, id: w.id, coroutines, stop: stop.token(), ready })
         }
     })
 }
@@ -295,9 +319,13 @@ pub(crate) fn worker_env(
     id: usize,
     kind: &crate::supervisor::SlotKind,
     listener_fds: &[(&'static str, RawFd)],
+    ready_fd: RawFd,
 ) -> Vec<(&'static str, String)> {
-    let mut env =
-        vec![(ENV_WORKER_ID, id.to_string()), (ENV_MASTER_PID, std::process::id().to_string())];
+    let mut env = vec![
+        (ENV_WORKER_ID, id.to_string()),
+        (ENV_MASTER_PID, std::process::id().to_string()),
+        (ENV_READY_FD, ready_fd.to_string()),
+    ];
     match kind {
         crate::supervisor::SlotKind::Rpc => {
             env.push((ENV_ROLE, "rpc".into()));

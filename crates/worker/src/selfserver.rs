@@ -167,9 +167,10 @@ fn run_blocking(mut ctx: WorkerContext, restart: RestartPolicy, handler: &dyn Fn
     }
 }
 
-/// Runs a `process`-type self worker in this (worker) process: calls `handler` once on
-/// the calling thread. Returns the exit code for `main`: success when the handler
-/// returned, failure (70) when it panicked. Either way the master restarts the process
+/// Runs a `process`-type self worker in this (worker) process: reports ready to the
+/// master ([`SelfWorker::notifier`]), then calls `handler` once on the calling thread.
+/// Returns the exit code for `main`: success when the handler returned, failure (70)
+/// when it panicked. Either way the master restarts the process
 /// (with back-off) unless the tree is stopping.
 pub fn run_self_process<F>(worker: &SelfWorker, handler: F) -> ExitCode
 where
@@ -182,17 +183,19 @@ where
         restarts: 0,
         stop: worker.stop.clone(),
     };
+    worker.ready.ready("");
     match catch_unwind(AssertUnwindSafe(|| handler(&ctx))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(70),
     }
 }
 
-/// Runs a `process_coroutine` self worker in this (worker) process: `coroutine_sum`
-/// tasks of `handler` on a single-threaded executor driven by the calling thread
-/// (`async_io::block_on`, so async-io's timers and sockets work; async-io may add its
-/// one reactor helper thread). A task that returns or panics is restarted in place with
-/// the [`RestartPolicy`] back-off; its siblings keep running. Returns once the stop
+/// Runs a `process_coroutine` self worker in this (worker) process: reports ready to
+/// the master ([`SelfWorker::notifier`]), then runs `coroutine_sum` tasks of `handler`
+/// on a single-threaded executor driven by the calling thread (`async_io::block_on`, so
+/// async-io's timers and sockets work; async-io may add its one reactor helper thread).
+/// A task that returns or panics is restarted in place with the [`RestartPolicy`]
+/// back-off; its siblings keep running. Returns once the stop
 /// token tripped and every task returned.
 pub fn run_self_coroutines<F, Fut>(
     worker: &SelfWorker,
@@ -205,6 +208,7 @@ where
 {
     let ex = async_executor::LocalExecutor::new();
     let group: Arc<str> = Arc::from(worker.group.as_str());
+    worker.ready.ready("");
     let handler = std::rc::Rc::new(handler);
     let tasks: Vec<_> = (0..worker.coroutines.max(1))
         .map(|c| {

@@ -16,6 +16,7 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::Signal;
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 
+use crate::ready::{ReadyReader, Report};
 use crate::restart::Backoff;
 use crate::role::worker_env;
 use crate::sys::{send_signal, ExitReason};
@@ -55,6 +56,11 @@ impl Default for SupervisorConfig {
             restart: RestartPolicy::default(),
         }
     }
+}
+
+/// A duplicate of `fd` without close-on-exec, for one spawn.
+fn dup(fd: &impl AsFd) -> std::io::Result<OwnedFd> {
+    Ok(rustix::io::dup(fd.as_fd())?)
 }
 
 /// Names a worker slot: `rpc#2`, `self:event#1`.
@@ -115,6 +121,19 @@ pub enum Event {
         /// When the master tries again.
         restart_in: Duration,
     },
+    /// Every worker reported ready once (see [`crate::ReadyNotifier`]): the tree is up.
+    /// Emitted once, at start-up (at once when there are no workers).
+    Ready,
+    /// A worker ended before it ever reported ready while the tree was starting: the
+    /// supervisor stops the tree and [`Supervisor::run`] returns [`Error::WorkerStart`].
+    StartFailed {
+        /// Which slot.
+        worker: WorkerId,
+        /// Its pid.
+        pid: u32,
+        /// The error it reported, or how it ended.
+        error: String,
+    },
     /// SIGHUP: a new generation of workers is starting; the old one drains.
     Reloading,
     /// The master is stopping the tree; `signal` is `None` for a [`StopHandle`].
@@ -152,6 +171,10 @@ impl fmt::Display for Event {
                 "{worker} could not be started: {error}; retrying in {} ms",
                 restart_in.as_millis()
             ),
+            Event::Ready => f.write_str("every worker is ready"),
+            Event::StartFailed { worker, pid, error } => {
+                write!(f, "{worker} (pid {pid}) failed to start: {error}; stopping")
+            }
             Event::Reloading => f.write_str("reloading: starting new workers, draining old ones"),
             Event::Stopping { signal: Some(s) } => {
                 write!(f, "stopping on {}", crate::sys::signal_name(*s))
@@ -197,6 +220,8 @@ pub(crate) enum SlotKind {
 struct Running {
     child: Child,
     started: Instant,
+    /// The worker's start-up report.
+    ready: ReadyReader,
 }
 
 struct Slot {
@@ -206,6 +231,8 @@ struct Slot {
     running: Option<Running>,
     next_start: Option<Instant>,
     backoff: Backoff,
+    /// Some process of this slot reported ready once.
+    ever_ready: bool,
 }
 
 struct Retiring {
@@ -280,6 +307,14 @@ impl Supervisor {
     /// Runs the tree on the calling thread until SIGTERM/SIGINT (or a [`StopHandle`]),
     /// then stops it gracefully and returns once every child is gone. Starts no thread.
     ///
+    /// Start-up: each worker reports ready through its [`crate::ReadyNotifier`] (rpc
+    /// workers once serving; [`crate::run_self_process`] and
+    /// [`crate::run_self_coroutines`] before calling the handler). When all have,
+    /// [`Event::Ready`] fires. A worker that ends before it ever reported ready while the
+    /// tree is starting fails the start-up: the others are stopped (as on SIGTERM) and
+    /// `run` returns [`Error::WorkerStart`] with the worker's own error. Once the tree
+    /// was ready, dead workers are restarted with back-off, whatever the cause.
+    ///
     /// Installs handlers for SIGTERM, SIGINT, SIGHUP and SIGCHLD for the rest of the
     /// process's life. Call it on the thread that outlives the workers (their
     /// parent-death signal is tied to the spawning thread): normally `main`.
@@ -289,6 +324,8 @@ impl Supervisor {
         let mut retiring: Vec<Retiring> = Vec::new();
         let mut stop_deadline: Option<Instant> = None;
         let mut force_killed = 0;
+        let mut starting = true;
+        let mut failure: Option<Error> = None;
         let now = Instant::now();
         for slot in &mut slots {
             slot.next_start = Some(now);
@@ -310,21 +347,7 @@ impl Supervisor {
                     // A second signal while draining: stop waiting.
                     stop_deadline = Some(Instant::now());
                 } else if stop_deadline.is_none() {
-                    self.emit(&Event::Stopping { signal });
-                    self.stopping.stop();
-                    // Close the master's copy: once the workers close theirs, new
-                    // connections are refused instead of queueing for nobody.
-                    self.config.listeners.clear();
-                    stop_deadline = Some(Instant::now() + self.config.drain_timeout + KILL_GRACE);
-                    for slot in &mut slots {
-                        slot.next_start = None;
-                        if let Some(run) = &slot.running {
-                            let _ = send_signal(run.child.id(), Signal::TERM);
-                        }
-                    }
-                    for r in &retiring {
-                        let _ = send_signal(r.run.child.id(), Signal::TERM);
-                    }
+                    stop_deadline = Some(self.begin_stop(signal, &mut slots, &retiring));
                 }
             }
             if signals.hup.swap(false, Ordering::SeqCst) && stop_deadline.is_none() {
@@ -358,22 +381,65 @@ impl Supervisor {
                 };
                 let pid = run.child.id();
                 let ran_for = run.started.elapsed();
+                // What it said before it died: a report is in the socket by now.
+                run.ready.pump();
+                let report = run.ready.report();
+                if matches!(report, Report::Ready(_)) {
+                    slot.ever_ready = true;
+                }
                 slot.running = None;
-                let restart_in = if stopping {
+                let reason = ExitReason::from_status(status);
+                if starting && !slot.ever_ready && !stopping && failure.is_none() {
+                    let message = match report {
+                        Report::Failed(m) if !m.is_empty() => Some(m),
+                        _ => None,
+                    };
+                    let error = match &message {
+                        Some(m) => m.clone(),
+                        None => format!("ended with {reason} before it was ready"),
+                    };
+                    self.emit(&Event::Exited {
+                        worker: slot.name.clone(),
+                        pid,
+                        reason,
+                        ran_for,
+                        restart_in: None,
+                    });
+                    self.emit(&Event::StartFailed { worker: slot.name.clone(), pid, error });
+                    failure = Some(Error::WorkerStart {
+                        worker: slot.name.to_string(),
+                        pid,
+                        exit: reason,
+                        message,
+                    });
+                    continue;
+                }
+                let restart_in = if stopping || failure.is_some() {
                     None
                 } else {
                     let delay = slot.backoff.on_exit(ran_for);
                     slot.next_start = Some(Instant::now() + delay);
                     Some(delay)
                 };
-                let ev = Event::Exited {
-                    worker: slot.name.clone(),
-                    pid,
-                    reason: ExitReason::from_status(status),
-                    ran_for,
-                    restart_in,
-                };
+                let ev =
+                    Event::Exited { worker: slot.name.clone(), pid, reason, ran_for, restart_in };
                 self.emit(&ev);
+            }
+            // Start-up reports of the living.
+            for slot in &mut slots {
+                if let Some(run) = &mut slot.running {
+                    if !slot.ever_ready {
+                        run.ready.pump();
+                        slot.ever_ready = matches!(run.ready.report(), Report::Ready(_));
+                    }
+                }
+            }
+            if failure.is_some() && stop_deadline.is_none() {
+                stop_deadline = Some(self.begin_stop(None, &mut slots, &retiring));
+            }
+            if starting && stop_deadline.is_none() && slots.iter().all(|s| s.ever_ready) {
+                starting = false;
+                self.emit(&Event::Ready);
             }
             let mut i = 0;
             while i < retiring.len() {
@@ -414,7 +480,10 @@ impl Supervisor {
                     }
                 }
                 if slots.iter().all(|s| s.running.is_none()) && retiring.is_empty() {
-                    return Ok(ShutdownReport { force_killed });
+                    return match failure {
+                        Some(e) => Err(e),
+                        None => Ok(ShutdownReport { force_killed }),
+                    };
                 }
             }
 
@@ -444,8 +513,32 @@ impl Supervisor {
             if let Some(d) = stop_deadline {
                 next = next.min(d);
             }
-            self.sleep_until(next);
+            self.sleep_until(next, &slots);
         }
+    }
+
+    /// Starts the graceful stop of the tree; returns the kill deadline.
+    fn begin_stop(
+        &mut self,
+        signal: Option<i32>,
+        slots: &mut [Slot],
+        retiring: &[Retiring],
+    ) -> Instant {
+        self.emit(&Event::Stopping { signal });
+        self.stopping.stop();
+        // Close the master's copy: once the workers close theirs, new connections are
+        // refused instead of queueing for nobody.
+        self.config.listeners.clear();
+        for slot in slots.iter_mut() {
+            slot.next_start = None;
+            if let Some(run) = &slot.running {
+                let _ = send_signal(run.child.id(), Signal::TERM);
+            }
+        }
+        for r in retiring {
+            let _ = send_signal(r.run.child.id(), Signal::TERM);
+        }
+        Instant::now() + self.config.drain_timeout + KILL_GRACE
     }
 
     fn slots(&self) -> Vec<Slot> {
@@ -458,6 +551,7 @@ impl Supervisor {
                 running: None,
                 next_start: None,
                 backoff: Backoff::new(self.config.restart),
+                ever_ready: false,
             });
         }
         for g in &self.config.self_groups {
@@ -469,6 +563,7 @@ impl Supervisor {
                     running: None,
                     next_start: None,
                     backoff: Backoff::new(self.config.restart),
+                    ever_ready: false,
                 });
             }
         }
@@ -498,9 +593,9 @@ impl Supervisor {
 
     fn start(&mut self, slot: &mut Slot) {
         match self.spawn(slot) {
-            Ok(child) => {
+            Ok((child, ready)) => {
                 let pid = child.id();
-                slot.running = Some(Running { child, started: Instant::now() });
+                slot.running = Some(Running { child, started: Instant::now(), ready });
                 slot.next_start = None;
                 self.emit(&Event::Started { worker: slot.name.clone(), pid });
             }
@@ -516,15 +611,19 @@ impl Supervisor {
         }
     }
 
-    fn spawn(&self, slot: &Slot) -> std::io::Result<Child> {
+    fn spawn(&self, slot: &Slot) -> Result<(Child, ReadyReader), Error> {
+        let what = || format!("spawn {}", slot.name);
+        let (reader, writer) = ReadyReader::pair(&slot.name.to_string())?;
         // Duplicates of the listeners without close-on-exec, alive only across this
         // spawn, so that only workers inherit them (not every child of this process).
         let mut dups: Vec<(&'static str, OwnedFd)> = Vec::new();
         if slot.kind == SlotKind::Rpc {
             for l in &self.config.listeners {
-                dups.push((l.kind(), rustix::io::dup(l.as_fd())?));
+                dups.push((l.kind(), dup(l).map_err(|e| Error::io(what(), e))?));
             }
         }
+        let ready_fd = dup(&writer).map_err(|e| Error::io(what(), e))?;
+        drop(writer);
         let fds: Vec<(&'static str, i32)> =
             dups.iter().map(|(k, fd)| (*k, fd.as_raw_fd())).collect();
         let mut args = std::env::args_os();
@@ -532,10 +631,14 @@ impl Supervisor {
         // /proc/self/exe: the very binary the master runs, even if the file on disk was
         // replaced by a rebuild since.
         let mut cmd = Command::new("/proc/self/exe");
-        cmd.arg0(argv0).args(args).envs(worker_env(slot.id, &slot.kind, &fds)).stdin(Stdio::null());
+        cmd.arg0(argv0)
+            .args(args)
+            .envs(worker_env(slot.id, &slot.kind, &fds, ready_fd.as_raw_fd()))
+            .stdin(Stdio::null());
         let child = cmd.spawn();
         drop(dups);
-        child
+        drop(ready_fd);
+        Ok((child.map_err(|e| Error::io(what(), e))?, reader))
     }
 
     fn kill_and_reap(&mut self, name: &WorkerId, run: &mut Running) {
@@ -554,12 +657,18 @@ impl Supervisor {
         }
     }
 
-    fn sleep_until(&mut self, deadline: Instant) {
+    fn sleep_until(&mut self, deadline: Instant, slots: &[Slot]) {
         let left = deadline.saturating_duration_since(Instant::now());
         if !left.is_zero() {
             let ts =
                 Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) };
-            let mut fds = [PollFd::new(&self.wake_read, PollFlags::IN)];
+            let mut fds = vec![PollFd::new(&self.wake_read, PollFlags::IN)];
+            // Start-up reports not yet read wake us too.
+            for slot in slots.iter().filter(|s| !s.ever_ready) {
+                if let Some(fd) = slot.running.as_ref().and_then(|r| r.ready.fd()) {
+                    fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+                }
+            }
             // EINTR is as good as a wake-up: the loop re-checks everything.
             let _ = poll(&mut fds, Some(&ts));
         }
@@ -572,6 +681,7 @@ impl Supervisor {
             Event::Exited { restart_in: Some(_), .. }
             | Event::SpawnFailed { .. }
             | Event::ForceKilled { .. } => log::warn!(target: "svrkit_worker", "{ev}"),
+            Event::StartFailed { .. } => log::error!(target: "svrkit_worker", "{ev}"),
             _ => log::info!(target: "svrkit_worker", "{ev}"),
         }
         if let Some(f) = &mut self.on_event {

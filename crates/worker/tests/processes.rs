@@ -59,9 +59,14 @@ struct Tree {
 
 impl Tree {
     fn start(args: &[&str]) -> Tree {
+        Tree::start_env(args, &[])
+    }
+
+    fn start_env(args: &[&str], env: &[(&str, &str)]) -> Tree {
         use std::os::unix::process::CommandExt;
         let mut child = Command::new(DEMO)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .process_group(0)
@@ -205,6 +210,8 @@ fn sigkilled_rpc_worker_is_replaced_and_others_keep_answering() {
         })
     };
     wait_until("load before the kill", || ok.load(Ordering::SeqCst) >= 20);
+    // Up: every worker reported ready; a crash from now on is restarted, not fatal.
+    tree.expect("ready", |l| l == "EVENT ready");
 
     let killed_at = Instant::now();
     signal(pids[1], Signal::KILL);
@@ -455,6 +462,7 @@ impl Drop for DaemonGuard {
 fn daemon_pid(out: &str) -> u32 {
     out.lines()
         .find_map(|l| l.strip_prefix("DAEMON "))
+        .and_then(|rest| rest.split(' ').next())
         .unwrap_or_else(|| panic!("no DAEMON line in {out:?}"))
         .parse()
         .unwrap()
@@ -701,4 +709,113 @@ fn stop_handle_stops_the_tree_like_sigterm() {
         );
     }
     assert!(tree.seen.iter().any(|l| l == "SHUTDOWN force_killed=0"));
+}
+
+#[test]
+fn rpc_worker_failing_before_ready_fails_the_start_and_stops_the_others() {
+    let mut tree = Tree::start_env(
+        &["--rpc-workers", "2", "--self", "ev:1", "--restart-ms", "50:100"],
+        &[("DEMO_RPC_FAIL", "1")],
+    );
+    let self_pid = tree.started("self:ev#0");
+    let line = tree.expect("FAILED", |l| l.starts_with("FAILED "));
+    assert!(line.contains("failed to start: rpc#"), "{line}");
+    assert!(line.contains("DEMO_RPC_FAIL is set"), "{line}");
+    let status = tree.wait_exit();
+    assert!(!status.success(), "{status}: {:#?}", tree.seen);
+    // Not restarted, and nothing left behind: the self worker was stopped too.
+    assert!(!tree.seen.iter().any(|l| l.contains("restart=true")), "{:#?}", tree.seen);
+    assert!(!tree.seen.iter().any(|l| l == "EVENT ready"), "{:#?}", tree.seen);
+    assert!(!alive(self_pid));
+}
+
+/// Pids of live processes whose environment says the daemon started by `starter`
+/// (the daemon and its workers).
+fn daemon_tree_of(starter: u32) -> Vec<u32> {
+    let needle = format!("SVRKIT_DAEMON={starter}");
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let env = std::fs::read(format!("/proc/{p}/environ")).unwrap_or_default();
+        if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) && alive(p) {
+            found.push(p);
+        }
+    }
+    found
+}
+
+/// `run`, also returning the starter's pid.
+fn run_with_pid(args: &[&str], env: &[(&str, &str)]) -> (i32, String, u32) {
+    let mut child = Command::new(DEMO)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let starter = child.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (status.code().unwrap_or(-1), out + &err, starter)
+}
+
+#[test]
+fn daemon_start_reports_what_kept_it_from_serving() {
+    let dir = temp_dir("daemon-fail");
+    let pid_file = dir.join("demo.pid");
+    let log = dir.join("demo.log");
+    let _guard = DaemonGuard(pid_file.clone());
+    let (p, l) = (pid_file.to_str().unwrap(), log.to_str().unwrap());
+
+    // The port is taken: the start fails, naming the address; the pid file is gone.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, out, starter) =
+        run_with_pid(&["--listen", &addr, "--pid", p, "--log", l, "start"], &[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains(&format!("did not start: bind {addr}")), "{out}");
+    assert!(out.contains(l), "the log file is named: {out}");
+    assert!(!pid_file.exists());
+    assert!(daemon_tree_of(starter).is_empty());
+
+    // An rpc worker fails before it is ready: its error, and no process left behind.
+    let (code, out, starter) = run_with_pid(
+        &["--rpc-workers", "2", "--pid", p, "--log", l, "start"],
+        &[("DEMO_RPC_FAIL", "1")],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("failed to start: rpc#"), "{out}");
+    assert!(out.contains("DEMO_RPC_FAIL is set"), "{out}");
+    assert!(!pid_file.exists());
+    assert!(daemon_tree_of(starter).is_empty(), "{:?}", daemon_tree_of(starter));
+
+    // A good start reports the address it serves.
+    let (code, out, _) =
+        run_with_pid(&["--rpc-workers", "1", "--pid", p, "--log", l, "start"], &[]);
+    assert_eq!(code, 0, "{out}");
+    let served: SocketAddr = out
+        .lines()
+        .find_map(|l| l.split_once(" LISTEN ").map(|(_, a)| a.trim().to_string()))
+        .unwrap_or_else(|| panic!("no address in {out:?}"))
+        .parse()
+        .unwrap();
+    assert!(ping(served).is_ok(), "ready means it answers");
+    let (code, out, _) = run_with_pid(&["--pid", p, "stop"], &[]);
+    assert_eq!(code, 0, "{out}");
+    std::fs::remove_dir_all(dir).unwrap();
 }

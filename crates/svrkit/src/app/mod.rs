@@ -128,7 +128,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use svrkit_transport::Addr;
-use svrkit_worker::RestartPolicy;
+use svrkit_worker::{RestartPolicy, SelfServer, StopSource};
 
 use crate::config::{ConfigError, ServerConfig};
 use crate::server::{bind_all, RunningServer, Server, ServerError, ShutdownHandle};
@@ -229,37 +229,70 @@ impl<H: Send + Sync + 'static> App<H> {
     }
 
     /// Serves the router in this process on `config`'s addresses (port 0 picks a free
-    /// one), after running the init hook. `process` modes run as thread mode and
-    /// `process_coroutine` as coroutine mode, with `worker_sum` threads; no self workers,
-    /// no registry, no signal handling, no pid file. For tests.
+    /// one), after checking the config as [`App::main`] does and running the init hook
+    /// once. `process` modes run as thread mode and `process_coroutine` as coroutine
+    /// mode, with `worker_sum` threads. The self_server workers run too, each on a
+    /// thread of this process whatever their `worker_type` (a `process_coroutine`
+    /// worker runs its `coroutine_sum` tasks on its thread), restarted with back-off
+    /// when they return or panic, and stopped (their [`WorkerContext::stop`] trips, then
+    /// they are joined) by [`LocalServer::stop`] or drop. No registry, no signal
+    /// handling, no pid file. For tests.
     pub fn start_local(self, config: &ServerConfig) -> Result<LocalServer<H>, AppError> {
-        let handlers = Arc::new((self.init)(config).map_err(AppError::Init)?);
+        let file = format!("{}_svr.conf", self.name);
+        self.start_local_named(config, &file)
+    }
+
+    fn start_local_named(
+        self,
+        config: &ServerConfig,
+        file: &str,
+    ) -> Result<LocalServer<H>, AppError> {
+        self.validate(config, file)?;
         let listeners = bind_all(&config.rpc.listen_addrs()).map_err(AppError::Server)?;
+        let handlers = Arc::new((self.init)(config).map_err(AppError::Init)?);
         let server = Server::with_options(
             (self.router)(Arc::clone(&handlers)),
             ServerOptions::from_config(&config.rpc),
         );
         let running = server.start(listeners).map_err(AppError::Server)?;
         let addrs = running.local_addrs().to_vec();
-        Ok(LocalServer { running: Some(running), handlers, addrs })
+        let mut local = LocalServer { running: Some(running), handlers, addrs, self_workers: None };
+        if let Some(f) = &self.self_worker {
+            let groups = run::self_groups(config);
+            if !groups.is_empty() {
+                let stop = StopSource::new()?;
+                let run = run::local_runner(
+                    Arc::clone(&local.handlers),
+                    Arc::clone(f),
+                    &groups,
+                    self.restart,
+                );
+                let threads = SelfServer::start(&groups, self.restart, stop.token(), run)?;
+                local.self_workers = Some((stop, threads));
+            }
+        }
+        Ok(local)
     }
 
     /// [`App::start_local`] with the config file at `path` (say, the service's own
     /// `<name>_svr.conf`), listening on `127.0.0.1:0` instead of its addresses.
     pub fn start_local_file(self, path: impl AsRef<Path>) -> Result<LocalServer<H>, AppError> {
+        let path = path.as_ref();
         let mut config = ServerConfig::load(path).map_err(AppError::Config)?;
         config.rpc.tcp = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
         config.rpc.unix_socket = None;
         config.registry = None;
-        self.start_local(&config)
+        self.start_local_named(&config, &path.display().to_string())
     }
 }
 
-/// A server started by [`App::start_local`]. Dropping it stops it gracefully.
+/// A server started by [`App::start_local`]. Dropping it stops it gracefully (the rpc
+/// server, then the self workers).
 pub struct LocalServer<H> {
     running: Option<RunningServer>,
     handlers: Arc<H>,
     addrs: Vec<Addr>,
+    self_workers: Option<(StopSource, SelfServer)>,
 }
 
 impl<H> fmt::Debug for LocalServer<H> {
@@ -292,12 +325,36 @@ impl<H> LocalServer<H> {
         self.running.as_ref().map(RunningServer::shutdown_handle)
     }
 
-    /// Stops gracefully: stop accepting, answer what was received, return.
+    /// How many self worker threads run (the sum of the groups' `worker_sum`).
+    pub fn self_workers(&self) -> usize {
+        self.self_workers.as_ref().map_or(0, |(_, t)| t.threads())
+    }
+
+    /// Stops gracefully: stop accepting, answer what was received, then stop the self
+    /// workers and wait for them to return.
     pub fn stop(mut self) -> Result<(), AppError> {
-        match self.running.take() {
+        let stopped = match self.running.take() {
             Some(r) => r.stop().map_err(AppError::Server),
             None => Ok(()),
+        };
+        self.stop_self_workers();
+        stopped
+    }
+
+    fn stop_self_workers(&mut self) {
+        if let Some((stop, threads)) = self.self_workers.take() {
+            stop.stop();
+            threads.join();
         }
+    }
+}
+
+impl<H> Drop for LocalServer<H> {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            let _ = r.stop();
+        }
+        self.stop_self_workers();
     }
 }
 
@@ -470,6 +527,80 @@ mod tests {
         assert_eq!(err.exit_code(), 1);
         let err = counting_app().start_local_file("/nonexistent/counter_svr.conf").unwrap_err();
         assert!(err.to_string().starts_with("/nonexistent/counter_svr.conf: cannot read"));
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    /// Records `group#id/coroutine` at each start and counts returns after the stop.
+    fn self_worker_app(
+        seen: &Arc<std::sync::Mutex<Vec<String>>>,
+        returned: &Arc<AtomicUsize>,
+    ) -> App<Counter> {
+        let (seen, returned) = (Arc::clone(seen), Arc::clone(returned));
+        counting_app()
+            .self_worker(move |_h: Arc<Counter>, ctx: WorkerContext| {
+                let co = ctx.coroutine().map_or("-".to_string(), |c| c.to_string());
+                seen.lock().unwrap().push(format!("{}#{}/{co}", ctx.group(), ctx.id()));
+                let returned = Arc::clone(&returned);
+                async move {
+                    ctx.stop().stopped().await;
+                    returned.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+            .self_groups(&["event", "value"])
+    }
+
+    fn wait_for_starts(seen: &std::sync::Mutex<Vec<String>>, n: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let now = seen.lock().unwrap().clone();
+            if now.len() >= n {
+                let mut now = now;
+                now.sort();
+                return now;
+            }
+            assert!(std::time::Instant::now() < deadline, "self workers started: {now:?}");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    const GROUPS_CONF: &str = "[self_server]\ndispatch_type = custom\nworker_type = TYPE\n\
+                               group_sum = 2\n[self_group0]\ngroup_name = event\nworker_sum = 2\n\
+                               coroutine_sum = 2\n[self_group1]\ngroup_name = value\n\
+                               worker_sum = 1\n";
+
+    #[test]
+    fn start_local_runs_the_self_workers_and_stop_ends_them() {
+        let text = format!("{CONF}{}", GROUPS_CONF.replace("TYPE", "process_coroutine"));
+        let config = ServerConfig::from_str("counter_svr.conf", &text).unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let returned = Arc::new(AtomicUsize::new(0));
+        let server = self_worker_app(&seen, &returned).start_local(&config).unwrap();
+        assert_eq!(server.self_workers(), 3, "one thread per worker");
+        // process_coroutine: each worker runs its group's coroutine_sum tasks.
+        assert_eq!(
+            wait_for_starts(&seen, 5),
+            ["event#0/0", "event#0/1", "event#1/0", "event#1/1", "value#0/0"]
+        );
+        let client = BlockingClient::connect_to(server.local_addr().unwrap());
+        assert_eq!(client.call::<usize>("bump", &()).unwrap(), 1, "rpc served meanwhile");
+        assert_eq!(returned.load(Ordering::SeqCst), 0, "they run until stopped");
+        server.stop().unwrap();
+        assert_eq!(returned.load(Ordering::SeqCst), 5, "every worker saw the stop and returned");
+    }
+
+    #[test]
+    fn dropping_a_local_server_stops_its_self_workers() {
+        let text = format!("{CONF}{}", GROUPS_CONF.replace("TYPE", "thread"));
+        let config = ServerConfig::from_str("counter_svr.conf", &text).unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let returned = Arc::new(AtomicUsize::new(0));
+        let server = self_worker_app(&seen, &returned).start_local(&config).unwrap();
+        assert_eq!(wait_for_starts(&seen, 3), ["event#0/-", "event#1/-", "value#0/-"]);
+        drop(server);
+        assert_eq!(returned.load(Ordering::SeqCst), 3);
+        // A config the app cannot run is refused as `main` refuses it.
+        let err = counting_app().start_local(&config).unwrap_err();
+        assert!(err.to_string().contains("has no self_server workers"), "{err}");
         assert_eq!(err.exit_code(), 2);
     }
 

@@ -1,16 +1,20 @@
 //! The lifecycle behind [`App::main`]: the master (commands, daemon, binding, supervisor,
 //! registry, graceful stop) and the rpc and self worker processes.
 
+use std::cell::RefCell;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use svrkit_discovery::Registration;
 use svrkit_transport::Addr;
 use svrkit_worker::{
-    DaemonConfig, Daemonized, Event, GroupSpec, PidFile, PidFileGuard, Role, RpcWorker, SelfServer,
-    SelfWorker, StopOutcome, StopSource, Supervisor, SupervisorConfig, KILL_GRACE,
+    DaemonConfig, Daemonized, Event, GroupSpec, PidFile, PidFileGuard, ReadyNotifier, Role,
+    RpcWorker, SelfServer, SelfWorker, StopOutcome, StopSource, Supervisor, SupervisorConfig,
+    KILL_GRACE,
 };
 
 use super::args::{self, Args, Command};
@@ -32,8 +36,14 @@ pub(super) fn main<H: Send + Sync + 'static>(app: App<H>) -> ExitCode {
         .map_err(|e| AppError::Usage(format!("{e}\n\n{}", args::usage(name))))
         .and_then(|args| match role {
             Role::Master => master(app, &args),
-            Role::Rpc(worker) => rpc_worker(app, &args.conf, worker),
-            Role::SelfWorker(worker) => self_worker(app, &args.conf, &worker),
+            // A worker that cannot start tells the master why: the master fails the
+            // start-up with this message instead of restarting the worker forever.
+            Role::Rpc(worker) => {
+                let notifier = worker.notifier();
+                rpc_worker(app, &args.conf, worker).inspect_err(|e| notifier.failed(&e.to_string()))
+            }
+            Role::SelfWorker(worker) => self_worker(app, &args.conf, &worker)
+                .inspect_err(|e| worker.notifier().failed(&e.to_string())),
         });
     match outcome {
         Ok(code) => code,
@@ -44,12 +54,16 @@ pub(super) fn main<H: Send + Sync + 'static>(app: App<H>) -> ExitCode {
     }
 }
 
+/// How long `start` waits for the daemon to serve (bind, init hooks, workers up,
+/// registry) before it stops it and fails.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
 fn is_process(w: WorkerType) -> bool {
     matches!(w, WorkerType::Process | WorkerType::ProcessCoroutine)
 }
 
 /// `[self_server]` as groups: `coroutines` > 0 only for `process_coroutine`.
-fn self_groups(config: &ServerConfig) -> Vec<GroupSpec> {
+pub(super) fn self_groups(config: &ServerConfig) -> Vec<GroupSpec> {
     let Some(s) = &config.self_server else { return Vec::new() };
     let co = |c: Option<usize>| match s.worker_type {
         WorkerType::ProcessCoroutine => c.unwrap_or(1).max(1),
@@ -161,7 +175,7 @@ fn master<H: Send + Sync + 'static>(app: App<H>, args: &Args) -> Result<ExitCode
             .map(PidFile::new)
             .ok_or_else(|| AppError::NeedsPidFile { file: args.conf.clone(), command })
     };
-    let in_daemon = std::env::var_os(svrkit_worker::ENV_DAEMON).is_some();
+    let in_daemon = svrkit_worker::is_daemon_process();
     let stop_wait = config.rpc.drain_timeout + KILL_GRACE + Duration::from_secs(5);
     match args.command {
         Command::Status => {
@@ -184,29 +198,31 @@ fn master<H: Send + Sync + 'static>(app: App<H>, args: &Args) -> Result<ExitCode
             let daemon = DaemonConfig {
                 pid_file,
                 log_file: Some(log_file.clone()),
-                ready_timeout: Duration::from_secs(10),
+                ready_timeout: START_TIMEOUT,
             };
             match svrkit_worker::daemonize(&daemon)? {
-                Daemonized::Parent { pid } => {
-                    println!("{name}: started (pid {pid}; log {})", log_file.display());
+                Daemonized::Parent { pid, detail } => {
+                    println!("{name}: started (pid {pid}; {detail}; log {})", log_file.display());
                     return Ok(ExitCode::SUCCESS);
                 }
-                Daemonized::Daemon(guard) => Some(guard),
+                Daemonized::Daemon { pid_file, ready } => (Some(pid_file), ready),
             }
         }
         _ => match config.pid_file.as_ref().map(PidFile::new) {
-            None => None,
+            None => (None, ReadyNotifier::none()),
             Some(pf) => match pf.acquire() {
-                Ok(guard) => Some(guard),
+                Ok(guard) => (Some(guard), ReadyNotifier::none()),
                 Err(e @ svrkit_worker::Error::AlreadyRunning { .. }) => return Err(e.into()),
                 Err(e) => {
                     log::warn!("running without a pid file: {e}");
-                    None
+                    (None, ReadyNotifier::none())
                 }
             },
         },
     };
-    serve(app, &config, guard)?;
+    let (guard, ready) = guard;
+    // The `start` command waits for this report: it prints the error and exits 1.
+    serve(app, &config, guard, &ready).inspect_err(|e| ready.failed(&e.to_string()))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -261,12 +277,14 @@ fn bind_for_workers(addrs: &[Addr]) -> Result<Bound, AppError> {
     Ok(bound)
 }
 
-/// The master's serving life: bind, (init), serve or supervise, register, wait for the
-/// stop, deregister, drain.
+/// The master's serving life: bind, (init), serve or supervise, register, report ready,
+/// wait for the stop, deregister, drain. `ready` is the daemon's start-up report (a
+/// no-op in the foreground); the caller reports an `Err` through it.
 fn serve<H: Send + Sync + 'static>(
     app: App<H>,
     config: &ServerConfig,
     pid_guard: Option<PidFileGuard>,
+    ready: &ReadyNotifier,
 ) -> Result<(), AppError> {
     // Before any thread: SIGTERM during start-up is a graceful stop too.
     let stop = StopSource::new()?;
@@ -275,42 +293,52 @@ fn serve<H: Send + Sync + 'static>(
     let groups = self_groups(config);
     let self_process = config.self_server.as_ref().is_some_and(|s| is_process(s.worker_type));
     let self_threads_here = !groups.is_empty() && !self_process;
+
+    // Bind first: a taken port is reported before an init hook spends time (and before
+    // any worker starts).
+    let (bound_here, bound) = if rpc_process {
+        (Vec::new(), bind_for_workers(&config.rpc.listen_addrs())?)
+    } else {
+        let listeners = bind_all(&config.rpc.listen_addrs()).map_err(AppError::Server)?;
+        (listeners, Bound { listeners: Vec::new(), addrs: Vec::new(), files: Vec::new() })
+    };
     let handlers =
         if !rpc_process || self_threads_here { Some(app.handlers(config)?) } else { None };
-
-    let (running, bound) = match &handlers {
+    let (running, Bound { listeners, mut addrs, files }) = match &handlers {
         Some(h) if !rpc_process => {
-            let listeners = bind_all(&config.rpc.listen_addrs()).map_err(AppError::Server)?;
             let server = Server::with_options(
                 (app.router)(Arc::clone(h)),
                 ServerOptions::from_config(&config.rpc),
             );
-            let running = server.start(listeners).map_err(AppError::Server)?;
-            let addrs = running.local_addrs().to_vec();
-            (Some(running), Bound { listeners: Vec::new(), addrs, files: Vec::new() })
+            let running = server.start(bound_here).map_err(AppError::Server)?;
+            (Some(running), bound)
         }
-        _ => (None, bind_for_workers(&config.rpc.listen_addrs())?),
+        _ => (None, bound),
     };
-    let Bound { listeners, addrs, files } = bound;
+    if let Some(r) = &running {
+        addrs = r.local_addrs().to_vec();
+    }
     let shown: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    let detail = format!("listening on {}", shown.join(", "));
     log::info!(
-        "{} listening on {} ({} mode, {} workers)",
+        "{} {detail} ({} mode, {} workers)",
         app.name,
-        shown.join(", "),
         config.rpc.worker_type,
         config.rpc.worker_sum
     );
-
-    let registration = match &config.registry {
-        Some(r) => {
-            let tcp = addrs.iter().find_map(|a| match a {
-                Addr::Tcp(sa) => Some(*sa),
-                _ => None,
-            });
-            let tcp = tcp.expect("validate() requires a TCP listener with [registry]");
-            Some(registry::register(&config.app_name, r, tcp)?)
+    let tcp = addrs.iter().find_map(|a| match a {
+        Addr::Tcp(sa) => Some(*sa),
+        _ => None,
+    });
+    let (registry_config, app_name) = (config.registry.clone(), config.app_name.clone());
+    let register = move || -> Result<Option<Registration>, AppError> {
+        match &registry_config {
+            Some(r) => {
+                let tcp = tcp.expect("validate() requires a TCP listener with [registry]");
+                Ok(Some(registry::register(&app_name, r, tcp)?))
+            }
+            None => Ok(None),
         }
-        None => None,
     };
 
     let thread_workers = |token| -> Result<Option<SelfServer>, AppError> {
@@ -333,11 +361,28 @@ fn serve<H: Send + Sync + 'static>(
         })?;
         let self_threads = thread_workers(supervisor.stop_token())?;
         let server_stop = running.as_ref().map(|r| r.shutdown_handle());
-        let mut registration = registration;
+        let stop_handle = supervisor.stop_handle();
+        let failed: Rc<RefCell<Option<AppError>>> = Rc::default();
+        let mut registration = None;
+        let ready_cb = ready.clone();
+        let failed_cb = Rc::clone(&failed);
+        let name = app.name;
+        // Every worker is ready (init done, serving): join the registry, report ready.
         // The supervisor emits `Stopping` before it signals any worker: leave the
         // registry there, so clients drop us before anything stops answering.
-        let supervisor = supervisor.on_event(move |event| {
-            if let Event::Stopping { .. } = event {
+        let supervisor = supervisor.on_event(move |event| match event {
+            Event::Ready => match register() {
+                Ok(reg) => {
+                    registration = reg;
+                    log::info!("{name} ready");
+                    ready_cb.ready(&detail);
+                }
+                Err(e) => {
+                    *failed_cb.borrow_mut() = Some(e);
+                    stop_handle.stop();
+                }
+            },
+            Event::Stopping { .. } => {
                 if let Some(reg) = registration.take() {
                     registry::deregister(reg);
                 }
@@ -345,22 +390,41 @@ fn serve<H: Send + Sync + 'static>(
                     s.stop();
                 }
             }
+            _ => {}
         });
         if stop.token().is_stopped() {
             supervisor.stop_handle().stop();
         }
-        let report = supervisor.run()?;
-        if report.force_killed > 0 {
-            log::warn!("{} worker(s) outlived drain_timeout and were killed", report.force_killed);
-        }
+        let outcome = supervisor.run();
         if let Some(r) = running {
             r.wait().map_err(AppError::Server)?;
         }
         if let Some(t) = self_threads {
             t.join();
         }
+        for f in &files {
+            let _ = std::fs::remove_file(f);
+        }
+        let report = outcome?;
+        if let Some(e) = failed.borrow_mut().take() {
+            return Err(e);
+        }
+        if report.force_killed > 0 {
+            log::warn!("{} worker(s) outlived drain_timeout and were killed", report.force_killed);
+        }
     } else {
+        let registration = match register() {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(r) = running {
+                    let _ = r.stop();
+                }
+                return Err(e);
+            }
+        };
         let self_threads = thread_workers(stop.token())?;
+        log::info!("{} ready", app.name);
+        ready.ready(&detail);
         stop.token().wait();
         if let Some(reg) = registration {
             registry::deregister(reg);
@@ -371,9 +435,6 @@ fn serve<H: Send + Sync + 'static>(
         if let Some(t) = self_threads {
             t.join();
         }
-    }
-    for f in files {
-        let _ = std::fs::remove_file(f);
     }
     log::info!("{} stopped", app.name);
     drop(pid_guard);
@@ -386,6 +447,28 @@ fn thread_runner<H: Send + Sync + 'static>(
     f: Arc<SelfFn<H>>,
 ) -> impl Fn(&svrkit_worker::WorkerContext) + Send + Sync + 'static {
     move |ctx| async_io::block_on(f(Arc::clone(&h), ctx.clone()))
+}
+
+/// A self worker of [`App::start_local`] on its thread: the worker function once, or its
+/// group's `coroutine_sum` tasks on a local executor for `process_coroutine` groups.
+pub(super) fn local_runner<H: Send + Sync + 'static>(
+    h: Arc<H>,
+    f: Arc<SelfFn<H>>,
+    groups: &[GroupSpec],
+    restart: svrkit_worker::RestartPolicy,
+) -> impl Fn(&svrkit_worker::WorkerContext) + Send + Sync + 'static {
+    let coroutines: Vec<(String, usize)> =
+        groups.iter().map(|g| (g.name.clone(), g.coroutines)).collect();
+    move |ctx| {
+        let n = coroutines.iter().find(|(g, _)| g == ctx.group()).map_or(0, |(_, n)| *n);
+        if n == 0 {
+            async_io::block_on(f(Arc::clone(&h), ctx.clone()));
+            return;
+        }
+        let worker = SelfWorker::new(ctx.group(), ctx.id(), n, ctx.stop().clone());
+        let (h, f) = (Arc::clone(&h), Arc::clone(&f));
+        svrkit_worker::run_self_coroutines(&worker, restart, move |c| f(Arc::clone(&h), c));
+    }
 }
 
 fn rpc_worker<H: Send + Sync + 'static>(
@@ -407,6 +490,7 @@ fn rpc_worker<H: Send + Sync + 'static>(
     }
     let server = Server::with_options((app.router)(handlers), worker_options(&config.rpc));
     let running = server.start(listeners).map_err(AppError::Server)?;
+    worker.notifier().ready("");
     worker.stop_token().wait();
     running.stop().map_err(AppError::Server)?;
     Ok(ExitCode::SUCCESS)

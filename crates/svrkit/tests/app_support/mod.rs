@@ -127,11 +127,27 @@ pub fn children(master: u32) -> Vec<(u32, String)> {
     out
 }
 
+/// Live processes started for the test directory `dir` (their environment holds its
+/// `APP_ECHO_DIR`): masters, workers, daemons.
+pub fn processes_of(dir: &TempDir) -> Vec<u32> {
+    let needle = format!("APP_ECHO_DIR={}", dir.path().display());
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else { return out };
+    for e in rd.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) && is_alive(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 /// The last `listening on ADDR` line of a log.
 pub fn listening_addr(log: &str) -> Option<SocketAddr> {
     let line = log.lines().rev().find(|l| l.contains(" listening on "))?;
     let rest = line.split(" listening on ").nth(1)?;
-    rest.split([',', ' ']).find_map(|w| w.parse().ok())
+    rest.split([',', ' ', ';']).find_map(|w| w.parse().ok())
 }
 
 /// A heartbeat file: (beat count, pid, restarts).

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use svrkit_worker::{
-    DaemonConfig, Daemonized, Event, GroupSpec, Listener, PidFile, RestartPolicy, Role, SelfServer,
-    StopSource, StopToken, Supervisor, SupervisorConfig, WorkerContext,
+    DaemonConfig, Daemonized, Event, GroupSpec, Listener, PidFile, ReadyNotifier, RestartPolicy,
+    Role, SelfServer, StopSource, StopToken, Supervisor, SupervisorConfig, WorkerContext,
 };
 
 #[derive(Debug, Clone)]
@@ -113,6 +113,11 @@ fn main() -> ExitCode {
         Ok(Role::Master) => master(&args),
         Ok(Role::Rpc(mut w)) => {
             let id = w.id();
+            if std::env::var_os("DEMO_RPC_FAIL").is_some() {
+                w.notifier().failed(&format!("rpc#{id}: DEMO_RPC_FAIL is set"));
+                return ExitCode::from(3);
+            }
+            w.notifier().ready("");
             rpc_worker(id, w.take_listeners(), w.stop_token());
             Ok(ExitCode::SUCCESS)
         }
@@ -169,25 +174,32 @@ fn master(args: &Args) -> Result<ExitCode, String> {
         Some("start") => daemon = true,
         _ => {}
     }
-    let _guard = match (&pid_file, daemon) {
+    let (_guard, ready) = match (&pid_file, daemon) {
         (Some(pf), true) => {
             let mut config = DaemonConfig::new(pf.clone());
             config.log_file = args.log.clone();
+            config.ready_timeout = Duration::from_secs(20);
             match svrkit_worker::daemonize(&config).map_err(|e| e.to_string())? {
-                Daemonized::Parent { pid } => {
-                    println!("DAEMON {pid}");
+                Daemonized::Parent { pid, detail } => {
+                    println!("DAEMON {pid} {detail}");
                     return Ok(ExitCode::SUCCESS);
                 }
-                Daemonized::Daemon(guard) => Some(guard),
+                Daemonized::Daemon { pid_file, ready } => (Some(pid_file), ready),
             }
         }
         (None, true) => return Err("-d needs --pid".into()),
-        (Some(pf), false) => Some(pf.acquire().map_err(|e| e.to_string())?),
-        (None, false) => None,
+        (Some(pf), false) => {
+            (Some(pf.acquire().map_err(|e| e.to_string())?), ReadyNotifier::none())
+        }
+        (None, false) => (None, ReadyNotifier::none()),
     };
-    let listener =
-        TcpListener::bind(&args.listen).map_err(|e| format!("bind {}: {e}", args.listen))?;
-    println!("LISTEN {}", listener.local_addr().map_err(|e| e.to_string())?);
+    let listener = TcpListener::bind(&args.listen).map_err(|e| {
+        let e = format!("bind {}: {e}", args.listen);
+        ready.failed(&e);
+        e
+    })?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("LISTEN {addr}");
     let config = SupervisorConfig {
         rpc_workers: args.rpc_workers,
         listeners: vec![Listener::from(listener)],
@@ -216,8 +228,13 @@ fn master(args: &Args) -> Result<ExitCode, String> {
             handle.stop();
         });
     }
-    let supervisor = supervisor.on_event(|ev| {
+    let on_failure = ready.clone();
+    let supervisor = supervisor.on_event(move |ev| {
         let line = match ev {
+            Event::Ready => {
+                ready.ready(&format!("LISTEN {addr}"));
+                "ready".to_string()
+            }
             Event::Started { worker, pid } => format!("started {worker} {pid}"),
             Event::Exited { worker, pid, reason, restart_in, .. } => format!(
                 "exited {worker} {pid} signal={} restart={} ({reason})",
@@ -229,7 +246,12 @@ fn master(args: &Args) -> Result<ExitCode, String> {
         };
         println!("EVENT {line}");
     });
-    let report = supervisor.run().map_err(|e| e.to_string())?;
+    let report = supervisor.run().map_err(|e| {
+        let e = e.to_string();
+        println!("FAILED {e}");
+        on_failure.failed(&e);
+        e
+    })?;
     if let Some(server) = self_threads {
         server.join();
     }
