@@ -67,14 +67,14 @@ fn len32(what: &'static str, len: usize) -> Result<u32> {
 }
 
 impl<'b> Serializer<'b> {
-    #[inline]
+    #[inline(never)]
     fn array_len(&mut self, len: usize) -> Result {
         let n = len32("array", len)?;
         write_len(self.buf, n, 0x90, 0xdc, 0xdd);
         Ok(())
     }
 
-    #[inline]
+    #[inline(never)]
     fn map_len(&mut self, len: usize) -> Result {
         let n = len32("map", len)?;
         write_len(self.buf, n, 0x80, 0xde, 0xdf);
@@ -86,6 +86,11 @@ impl<'b> Serializer<'b> {
     #[inline]
     fn open<'a>(&'a mut self, len: Option<usize>, map: bool) -> Result<Compound<'a, 'b>> {
         let patch = match len {
+            // The fix forms (what nearly every container is) inline; the rest out of line.
+            Some(len) if len < 16 => {
+                self.buf.push(if map { 0x80 } else { 0x90 } | len as u8);
+                None
+            }
             Some(len) if map => {
                 self.map_len(len)?;
                 None
@@ -101,6 +106,25 @@ impl<'b> Serializer<'b> {
             }
         };
         Ok(Compound { ser: self, patch, count: 0 })
+    }
+
+    /// Starts an array of a known length (tuple, struct): just its header.
+    #[inline]
+    fn fixed<'a>(&'a mut self, len: usize) -> Result<Fixed<'a, 'b>> {
+        if len < 16 {
+            self.buf.push(0x90 | len as u8);
+        } else {
+            self.array_len(len)?;
+        }
+        Ok(Fixed { ser: self })
+    }
+
+    /// A str past fixstr (str8, str16, str32), or an error past 4 GiB.
+    #[inline(never)]
+    fn long_str(&mut self, v: &str) -> Result {
+        len32("str", v.len())?;
+        write_str(self.buf, v);
+        Ok(())
     }
 
     /// `{"Variant": ...}`: the 1-entry map header and the key.
@@ -129,12 +153,12 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
     type Ok = ();
     type Error = Error;
     type SerializeSeq = Compound<'a, 'b>;
-    type SerializeTuple = Compound<'a, 'b>;
-    type SerializeTupleStruct = Compound<'a, 'b>;
-    type SerializeTupleVariant = Compound<'a, 'b>;
+    type SerializeTuple = Fixed<'a, 'b>;
+    type SerializeTupleStruct = Fixed<'a, 'b>;
+    type SerializeTupleVariant = Fixed<'a, 'b>;
     type SerializeMap = Compound<'a, 'b>;
-    type SerializeStruct = Compound<'a, 'b>;
-    type SerializeStructVariant = Compound<'a, 'b>;
+    type SerializeStruct = Fixed<'a, 'b>;
+    type SerializeStructVariant = Fixed<'a, 'b>;
 
     #[inline]
     fn serialize_bool(self, v: bool) -> Result {
@@ -238,9 +262,15 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
 
     #[inline]
     fn serialize_str(self, v: &str) -> Result {
-        len32("str", v.len())?;
-        write_str(self.buf, v);
-        Ok(())
+        let n = v.len();
+        if n < 32 {
+            // fixstr: one capacity check for header and text.
+            self.buf.reserve(n + 1);
+            self.buf.push(0xa0 | n as u8);
+            self.buf.extend_from_slice(v.as_bytes());
+            return Ok(());
+        }
+        self.long_str(v)
     }
 
     fn serialize_bytes(self, v: &[u8]) -> Result {
@@ -316,13 +346,13 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
     }
 
     #[inline]
-    fn serialize_tuple(self, len: usize) -> Result<Compound<'a, 'b>> {
-        self.open(Some(len), false)
+    fn serialize_tuple(self, len: usize) -> Result<Fixed<'a, 'b>> {
+        self.fixed(len)
     }
 
     #[inline]
-    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Compound<'a, 'b>> {
-        self.open(Some(len), false)
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Fixed<'a, 'b>> {
+        self.fixed(len)
     }
 
     fn serialize_tuple_variant(
@@ -331,9 +361,9 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
         _index: u32,
         variant: &'static str,
         len: usize,
-    ) -> Result<Compound<'a, 'b>> {
+    ) -> Result<Fixed<'a, 'b>> {
         self.variant(variant);
-        self.open(Some(len), false)
+        self.fixed(len)
     }
 
     #[inline]
@@ -342,8 +372,8 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
     }
 
     #[inline]
-    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Compound<'a, 'b>> {
-        self.open(Some(len), false)
+    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Fixed<'a, 'b>> {
+        self.fixed(len)
     }
 
     fn serialize_struct_variant(
@@ -352,9 +382,9 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
         _index: u32,
         variant: &'static str,
         len: usize,
-    ) -> Result<Compound<'a, 'b>> {
+    ) -> Result<Fixed<'a, 'b>> {
         self.variant(variant);
-        self.open(Some(len), false)
+        self.fixed(len)
     }
 
     fn is_human_readable(&self) -> bool {
@@ -362,7 +392,14 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
     }
 }
 
-/// An open array or map. `patch`: where an unknown-length header waits for its count;
+/// An open array of a length known up front (tuple, struct, variant data): its header is
+/// written, so items go straight through. One pointer, so `Result<Fixed>` comes back in
+/// registers.
+pub(crate) struct Fixed<'a, 'b> {
+    ser: &'a mut Serializer<'b>,
+}
+
+/// An open sequence or map. `patch`: where an unknown-length header waits for its count;
 /// `count`: items so far (counted unconditionally: cheaper than a branch per item).
 pub(crate) struct Compound<'a, 'b> {
     ser: &'a mut Serializer<'b>,
@@ -410,48 +447,48 @@ impl ser::SerializeSeq for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeTuple for Compound<'_, '_> {
+impl ser::SerializeTuple for Fixed<'_, '_> {
     type Ok = ();
     type Error = Error;
 
     #[inline]
     fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result {
-        self.item(value)
+        value.serialize(&mut *self.ser)
     }
 
     #[inline]
     fn end(self) -> Result {
-        Compound::end(self)
+        Ok(())
     }
 }
 
-impl ser::SerializeTupleStruct for Compound<'_, '_> {
+impl ser::SerializeTupleStruct for Fixed<'_, '_> {
     type Ok = ();
     type Error = Error;
 
     #[inline]
     fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result {
-        self.item(value)
+        value.serialize(&mut *self.ser)
     }
 
     #[inline]
     fn end(self) -> Result {
-        Compound::end(self)
+        Ok(())
     }
 }
 
-impl ser::SerializeTupleVariant for Compound<'_, '_> {
+impl ser::SerializeTupleVariant for Fixed<'_, '_> {
     type Ok = ();
     type Error = Error;
 
     #[inline]
     fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result {
-        self.item(value)
+        value.serialize(&mut *self.ser)
     }
 
     #[inline]
     fn end(self) -> Result {
-        Compound::end(self)
+        Ok(())
     }
 }
 
@@ -476,32 +513,32 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_, '_> {
+impl ser::SerializeStruct for Fixed<'_, '_> {
     type Ok = ();
     type Error = Error;
 
     #[inline]
     fn serialize_field<T: ?Sized + Serialize>(&mut self, _key: &'static str, value: &T) -> Result {
-        self.item(value)
+        value.serialize(&mut *self.ser)
     }
 
     #[inline]
     fn end(self) -> Result {
-        Compound::end(self)
+        Ok(())
     }
 }
 
-impl ser::SerializeStructVariant for Compound<'_, '_> {
+impl ser::SerializeStructVariant for Fixed<'_, '_> {
     type Ok = ();
     type Error = Error;
 
     #[inline]
     fn serialize_field<T: ?Sized + Serialize>(&mut self, _key: &'static str, value: &T) -> Result {
-        self.item(value)
+        value.serialize(&mut *self.ser)
     }
 
     #[inline]
     fn end(self) -> Result {
-        Compound::end(self)
+        Ok(())
     }
 }
