@@ -89,12 +89,17 @@ server of --conf (default: APP_cli.conf), else the server conf's ip/port.")]
     #[command(after_help = "\
 Examples:
   cargo svrkit stop
-  cargo svrkit stop -c my.conf")]
+  cargo svrkit stop -c my.conf
+
+Nothing is built: the pid file ([app] pid of the conf) names the server, which gets SIGTERM
+(leave the registry, drain, exit 0); stop waits for it. Not running is not an error.")]
     Stop(CtlArgs),
     /// Tell whether the service in the current directory is running.
     #[command(after_help = "\
 Examples:
-  cargo svrkit status")]
+  cargo svrkit status
+
+Exit code: 0 running, 1 stale pid file (the process is gone), 3 not running.")]
     Status(CtlArgs),
     /// Load-test an API of a running service: progress, qps, latency histogram, errors by kind.
     #[command(after_help = "\
@@ -146,7 +151,8 @@ struct GenArgs {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Run as a daemon (returns once it started; stop it with `cargo svrkit stop`).
+    /// Run as a daemon: returns once it serves (exit 0, pid and address printed) or with
+    /// why it could not (exit 1); stop it with `cargo svrkit stop`.
     #[arg(short = 'd', long)]
     daemon: bool,
     /// Server config file (default: APP_svr.conf).
@@ -248,8 +254,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Check { idl } => check(&idl),
         Cmd::Run(a) => run_server(a),
         Cmd::Call(a) => call::run(a),
-        Cmd::Stop(a) => control(a, "stop"),
-        Cmd::Status(a) => control(a, "status"),
+        Cmd::Stop(a) => control(a, Control::Stop),
+        Cmd::Status(a) => control(a, Control::Status),
         Cmd::Bench(a) => call::bench(a),
     }
 }
@@ -393,19 +399,61 @@ fn run_server(a: RunArgs) -> Result<ExitCode> {
     Ok(exit_code(status))
 }
 
-fn control(a: CtlArgs, action: &str) -> Result<ExitCode> {
-    let here = PathBuf::from(".");
-    let conf = match a.conf {
+/// `stop` / `status`, without building: a crate that does not compile (mid-edit) can
+/// still be stopped, and neither waits for cargo.
+fn control(a: CtlArgs, action: Control) -> Result<ExitCode> {
+    let (code, message) = control_in(Path::new("."), a.conf, action)?;
+    println!("{message}");
+    Ok(ExitCode::from(code))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    Stop,
+    Status,
+}
+
+/// What the server binary's own `stop` / `status` do, from the crate directory `dir`:
+/// the conf's `[app] pid`, the process it names checked to be a build of the package's
+/// binary (debug or release). Returns the exit code (`status`: 0 running, 1 stale pid
+/// file, 3 not running) and the line to print.
+fn control_in(dir: &Path, conf: Option<PathBuf>, action: Control) -> Result<(u8, String)> {
+    let conf = match conf {
         Some(c) => c,
-        None => project::server_conf(&here)?,
+        None => project::server_conf(dir)?,
     };
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["run", "--quiet", "--", "-c"])
-        .arg(&conf)
-        .arg(action)
-        .status()
-        .context("running cargo")?;
-    Ok(exit_code(status))
+    let config = svrkit::config::ServerConfig::load(&conf).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let name = &config.app_name;
+    let command = if action == Control::Stop { "stop" } else { "status" };
+    let Some(pid_path) = &config.pid_file else {
+        bail!("{}: [app] pid: missing; `{command}` needs a pid file", conf.display());
+    };
+    let bin = project::package_name(dir)?.with_context(|| {
+        format!("no Cargo.toml in {}: run it in the service crate", dir.display())
+    })?;
+    let pid_file = svrkit::worker::PidFile::new(pid_path).with_program_name(bin);
+    match action {
+        Control::Status => {
+            let status = pid_file.status()?;
+            Ok((status.lsb_exit_code(), format!("{name}: {status}")))
+        }
+        Control::Stop => {
+            // As long as the server itself waits: its drain, then the kill grace.
+            let wait = config.rpc.drain_timeout
+                + svrkit::worker::KILL_GRACE
+                + std::time::Duration::from_secs(5);
+            let line = match svrkit::worker::stop(&pid_file, wait)? {
+                svrkit::worker::StopOutcome::Stopped { pid } => {
+                    format!("{name}: stopped (pid {pid})")
+                }
+                svrkit::worker::StopOutcome::NotRunning => format!("{name}: not running"),
+                svrkit::worker::StopOutcome::Stale(status) => {
+                    format!("{name}: {status}; removed the pid file")
+                }
+            };
+            Ok((0, line))
+        }
+    }
 }
 
 fn exit_code(status: std::process::ExitStatus) -> ExitCode {
@@ -434,6 +482,77 @@ fn same_file(a: &Path, b: &Path) -> bool {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// A `sleep` child killed and reaped on drop.
+    struct Sleeper(std::process::Child);
+
+    impl Drop for Sleeper {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// A crate directory whose package (binary) is `package`, with a server conf whose
+    /// pid file names `pid`.
+    fn crate_dir(package: &str, pid: Option<u32>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Cargo.toml"), format!("[package]\nname = \"{package}\"\n"))
+            .unwrap();
+        let pid_file = dir.path().join("run/svc.pid");
+        std::fs::write(
+            dir.path().join("svc_svr.conf"),
+            format!(
+                "[app]\nname = svc\npid = {}\n[rpc_server]\nport = 0\ndrain_timeout = 1s\n",
+                pid_file.display()
+            ),
+        )
+        .unwrap();
+        if let Some(pid) = pid {
+            std::fs::create_dir_all(pid_file.parent().unwrap()).unwrap();
+            std::fs::write(&pid_file, format!("{pid}\n")).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn status_and_stop_work_from_the_pid_file_without_building() {
+        let mut sleeper = Sleeper(Command::new("sleep").arg("30").spawn().unwrap());
+        let pid = sleeper.0.id();
+        let dir = crate_dir("sleep", Some(pid));
+        let ctl = |action| control_in(dir.path(), None, action).unwrap();
+        assert_eq!(ctl(Control::Status), (0, format!("svc: running (pid {pid})")));
+        assert_eq!(ctl(Control::Stop), (0, format!("svc: stopped (pid {pid})")));
+        let status = sleeper.0.wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(15), "SIGTERM");
+        assert!(!dir.path().join("run/svc.pid").exists(), "the pid file is removed");
+        assert_eq!(ctl(Control::Status), (3, "svc: not running".to_string()));
+        assert_eq!(ctl(Control::Stop), (0, "svc: not running".to_string()));
+    }
+
+    #[test]
+    fn a_pid_reused_by_another_program_is_stale_and_left_alone() {
+        let sleeper = Sleeper(Command::new("sleep").arg("30").spawn().unwrap());
+        let pid = sleeper.0.id();
+        let dir = crate_dir("echo", Some(pid));
+        let (code, line) = control_in(dir.path(), None, Control::Status).unwrap();
+        assert_eq!(code, 1, "{line}");
+        assert!(line.starts_with(&format!("svc: not running (stale pid file: pid {pid} now runs")));
+        let (code, line) = control_in(dir.path(), None, Control::Stop).unwrap();
+        assert_eq!(code, 0);
+        assert!(line.ends_with("; removed the pid file"), "{line}");
+        assert!(std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok(), "not signalled");
+        // No pid file configured: said plainly, naming the file and key.
+        let dir = crate_dir("echo", None);
+        let conf = dir.path().join("svc_svr.conf");
+        std::fs::write(&conf, "[app]\nname = svc\n[rpc_server]\nport = 0\n").unwrap();
+        let err = control_in(dir.path(), None, Control::Stop).unwrap_err().to_string();
+        assert!(
+            err.ends_with("svc_svr.conf: [app] pid: missing; `stop` needs a pid file"),
+            "{err}"
+        );
+        drop(sleeper);
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

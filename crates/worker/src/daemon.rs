@@ -28,7 +28,18 @@ pub const ENV_DAEMON_READY_FD: &str = "SVRKIT_DAEMON_READY_FD";
 #[derive(Debug, Clone)]
 pub struct PidFile {
     path: PathBuf,
-    program: Option<PathBuf>,
+    program: Program,
+}
+
+/// Which program counts as the service.
+#[derive(Debug, Clone)]
+enum Program {
+    /// This executable.
+    ThisOne,
+    /// The executable at this (canonical) path.
+    Path(PathBuf),
+    /// Any executable with this file name (a build in target/debug or target/release).
+    Named(std::ffi::OsString),
 }
 
 /// What a pid file says about the service.
@@ -99,14 +110,22 @@ impl PidStatus {
 impl PidFile {
     /// The pid file at `path`; "the service" is this executable.
     pub fn new(path: impl Into<PathBuf>) -> PidFile {
-        PidFile { path: path.into(), program: None }
+        PidFile { path: path.into(), program: Program::ThisOne }
     }
 
     /// Counts a process as the service when it runs `exe` (for tools like
     /// `cargo svrkit stop` that are not the server binary themselves).
     pub fn with_program(mut self, exe: impl Into<PathBuf>) -> PidFile {
         let exe = exe.into();
-        self.program = Some(std::fs::canonicalize(&exe).unwrap_or(exe));
+        self.program = Program::Path(std::fs::canonicalize(&exe).unwrap_or(exe));
+        self
+    }
+
+    /// Counts a process as the service when its executable's file name is `name`
+    /// (`cargo svrkit stop` knows the package's binary name, not which build of it, debug
+    /// or release, runs).
+    pub fn with_program_name(mut self, name: impl Into<std::ffi::OsString>) -> PidFile {
+        self.program = Program::Named(name.into());
         self
     }
 
@@ -116,7 +135,11 @@ impl PidFile {
     }
 
     fn expected_program(&self) -> Option<PathBuf> {
-        self.program.clone().or_else(|| exe_of("self"))
+        match &self.program {
+            Program::ThisOne => exe_of("self"),
+            Program::Path(p) => Some(p.clone()),
+            Program::Named(_) => None,
+        }
     }
 
     /// Reads the pid file and checks the process it names.
@@ -135,12 +158,22 @@ impl PidFile {
         if pid == 0 || !is_alive(pid) {
             return Ok(PidStatus::Stale { pid: Some(pid), reason: StaleReason::NoProcess });
         }
-        let Some(expected) = self.expected_program() else {
+        let name = match &self.program {
+            Program::Named(name) => Some(name.as_os_str()),
+            _ => None,
+        };
+        let expected = self.expected_program();
+        let expected_name = name.or_else(|| expected.as_deref().and_then(file_name));
+        let Some(expected_name) = expected_name else {
             return Ok(PidStatus::Running { pid });
         };
         let same = match exe_of(&pid.to_string()) {
             Some(exe) => {
-                if exe == expected {
+                let ok = match &expected {
+                    Some(expected) => exe == *expected,
+                    None => file_name(&exe) == Some(expected_name),
+                };
+                if ok {
                     Ok(())
                 } else {
                     Err(exe.display().to_string())
@@ -148,7 +181,7 @@ impl PidFile {
             }
             // Another user's process: /proc/PID/exe is unreadable, cmdline is not.
             None => match argv0_of(pid) {
-                Some(argv0) if file_name(Path::new(&argv0)) == file_name(&expected) => Ok(()),
+                Some(argv0) if file_name(Path::new(&argv0)) == Some(expected_name) => Ok(()),
                 Some(argv0) => Err(argv0),
                 None => Ok(()),
             },
@@ -584,6 +617,27 @@ mod tests {
             }
             other => panic!("expected OtherProgram, got {other:?}"),
         }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn with_program_name_matches_any_build_of_the_binary() {
+        let dir = temp_dir("program-name");
+        let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+        let pf = PidFile::new(dir.join("app.pid")).with_program_name("sleep");
+        let other = PidFile::new(dir.join("app.pid")).with_program_name("echo");
+        std::fs::write(pf.path(), format!("{}\n", sleeper.id())).unwrap();
+        let (status, other) = (pf.status(), other.status());
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        assert_eq!(status.unwrap(), PidStatus::Running { pid: sleeper.id() });
+        assert!(
+            matches!(
+                other.unwrap(),
+                PidStatus::Stale { reason: StaleReason::OtherProgram { .. }, .. }
+            ),
+            "a process of another name is not the service"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
