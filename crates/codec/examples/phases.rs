@@ -22,7 +22,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use svrkit_codec::{encode_request, encode_response, Decoder, Message, RawValue};
+use svrkit_codec::{encode_request, encode_response, ArrayRef, Decoder, MapRef, Message, RawValue};
 
 /// seeds/000's `echomsg`, owned (what generated code declares by default).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -41,6 +41,27 @@ struct EchomsgRef<'a> {
     vec_int: Vec<i64>,
     #[serde(borrow)]
     dict_string: BTreeMap<i64, &'a str>,
+}
+
+/// The same proto with nothing allocated: containers stay undecoded in the buffer until
+/// read (`ArrayRef`, `MapRef`), strings borrow.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+struct EchomsgView<'a> {
+    #[serde(borrow)]
+    my_string: &'a str,
+    #[serde(borrow)]
+    vec_int: ArrayRef<'a, i64>,
+    #[serde(borrow)]
+    dict_string: MapRef<'a, i64, &'a str>,
+}
+
+/// What a handler reading every field of the view does: decodes each element once.
+fn read_all(m: &EchomsgView<'_>) -> i64 {
+    let ints: i64 = m.vec_int.iter().map(|x| x.unwrap()).fold(0, i64::wrapping_add);
+    let dict =
+        m.dict_string.iter().map(|kv| kv.unwrap()).fold(0, |acc, (k, v)| acc ^ k ^ v.len() as i64);
+    ints ^ dict ^ m.my_string.len() as i64
 }
 
 fn sample() -> Echomsg {
@@ -65,7 +86,7 @@ fn result<'a>(decoder: &mut Decoder, buf: &'a [u8]) -> RawValue<'a> {
     }
 }
 
-const PHASES: [&str; 10] = [
+const PHASES: [&str; 15] = [
     "encode_req",
     "decode_req",
     "de_params",
@@ -76,6 +97,11 @@ const PHASES: [&str; 10] = [
     "de_result_ref",
     "round_trip",
     "round_trip_ref",
+    "de_params_view",
+    "de_result_view",
+    "encode_resp_view",
+    "round_trip_view",
+    "round_trip_view_read",
 ];
 
 fn run(phase: &str, n: u32) {
@@ -146,6 +172,46 @@ fn run(phase: &str, n: u32) {
             let r = result(&mut decoder, black_box(&resp));
             black_box(r.deserialize::<EchomsgRef<'_>>().unwrap());
         }),
+        "de_params_view" => {
+            let (_, p) = params(&mut decoder, &req_wire);
+            (0..n).for_each(|_| {
+                black_box(black_box(p).deserialize::<(EchomsgView<'_>,)>().unwrap());
+            })
+        }
+        "de_result_view" => {
+            let r = result(&mut decoder, &resp_wire);
+            (0..n).for_each(|_| {
+                black_box(black_box(r).deserialize::<EchomsgView<'_>>().unwrap());
+            })
+        }
+        "encode_resp_view" => {
+            let (_, p) = params(&mut decoder, &req_wire);
+            let (view,): (EchomsgView<'_>,) = p.deserialize().unwrap();
+            (0..n).for_each(|i| {
+                resp.clear();
+                encode_response(&mut resp, black_box(i), black_box(&view)).unwrap();
+            })
+        }
+        "round_trip_view" | "round_trip_view_read" => {
+            let read = phase == "round_trip_view_read";
+            (0..n).for_each(|i| {
+                req.clear();
+                encode_request(&mut req, black_box(i), "echo1", black_box(&[&msg])).unwrap();
+                let (msgid, p) = params(&mut decoder, black_box(&req));
+                let (got,): (EchomsgView<'_>,) = p.deserialize().unwrap();
+                if read {
+                    black_box(read_all(&got));
+                }
+                resp.clear();
+                encode_response(&mut resp, msgid, &got).unwrap();
+                let r = result(&mut decoder, black_box(&resp));
+                let back = r.deserialize::<EchomsgView<'_>>().unwrap();
+                if read {
+                    black_box(read_all(&back));
+                }
+                black_box(back);
+            })
+        }
         other => panic!("unknown phase {other:?}; one of {PHASES:?} or all"),
     }
 }

@@ -56,6 +56,11 @@ impl<'de> Deserializer<'de> {
         Deserializer { input, pos: 0, last: 0, depth: 0 }
     }
 
+    /// A deserializer reading `input` from `pos` (e.g. just past a container header).
+    pub(crate) fn at(input: &'de [u8], pos: usize) -> Self {
+        Deserializer { input, pos, last: pos, depth: 0 }
+    }
+
     pub(crate) fn last_head(&self) -> usize {
         self.last
     }
@@ -405,9 +410,16 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         visitor: V,
     ) -> Result<V::Value> {
+        if name == crate::ser::RAW_TOKEN {
+            // A RawValue: the next value's bytes, undecoded (headers walked once).
+            let start = self.pos;
+            self.skip_value()?;
+            let bytes = self.input.get(start..self.pos).unwrap_or_default();
+            return visitor.visit_borrowed_bytes(bytes);
+        }
         visitor.visit_newtype_struct(self)
     }
 

@@ -95,7 +95,7 @@ fn check_method(method: &str) -> Result<(), EncodeError> {
 /// Serializes one value (structs as arrays) onto the end of `buf`.
 #[inline]
 fn serialize<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) -> Result<(), EncodeError> {
-    value.serialize(&mut Serializer { buf }).map_err(crate::ser::Error::into_inner)
+    value.serialize(&mut Serializer::new(buf)).map_err(crate::ser::Error::into_inner)
 }
 
 /// Serializes params, which must come out as an array.

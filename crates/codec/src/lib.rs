@@ -223,6 +223,7 @@ mod rpc_error;
 mod scan;
 mod ser;
 mod utf8;
+mod view;
 
 pub use decode::{Decoded, Decoder, Message};
 pub use encode::{
@@ -232,6 +233,7 @@ pub use encode::{
 pub use error::{EncodeError, FrameError, MessageError, MessageKind, ValueError};
 pub use raw::{Items, RawValue};
 pub use rpc_error::{codes, RpcError};
+pub use view::{ArrayIter, ArrayRef, MapIter, MapRef};
 
 /// Default largest frame (one message), in bytes: 16 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;

@@ -23,6 +23,8 @@ impl RawValue<'static> {
     pub const NIL: RawValue<'static> = RawValue { bytes: &[0xc0] };
     /// An empty msgpack array (`0x90`), e.g. the params of a call without arguments.
     pub const EMPTY_ARRAY: RawValue<'static> = RawValue { bytes: &[0x90] };
+    /// An empty msgpack map (`0x80`).
+    pub const EMPTY_MAP: RawValue<'static> = RawValue { bytes: &[0x80] };
 }
 
 impl<'a> RawValue<'a> {
@@ -335,4 +337,56 @@ fn render_bytes(f: &mut dyn fmt::Write, b: &[u8]) -> fmt::Result {
         }
     }
     f.write_str("\"")
+}
+
+/// Through this crate's serializer, a `RawValue` is written as its bytes, unchanged: e.g. a
+/// proto field holding a value decoded earlier and passed on (another serializer would
+/// write a msgpack bin holding the bytes).
+impl serde::Serialize for RawValue<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Bytes<'b>(&'b [u8]);
+        impl serde::Serialize for Bytes<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        s.serialize_newtype_struct(crate::ser::RAW_TOKEN, &Bytes(self.bytes))
+    }
+}
+
+/// Through this crate's deserializer, a `RawValue` field takes the bytes of whatever value
+/// is there, undecoded (two header walks: the deserializer's, to find its end, and a check
+/// that they are one well-formed value): decoding deferred until, and unless, the handler
+/// asks. Other deserializers must hand over bytes holding exactly one msgpack value (as
+/// bytes); their nesting depth is not checked again.
+impl<'de: 'a, 'a> serde::Deserialize<'de> for RawValue<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawValue<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the bytes of one msgpack value")
+            }
+            fn visit_newtype_struct<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Self::Value, D::Error> {
+                // Other deserializers (rmp-serde): the bytes of a bin.
+                d.deserialize_bytes(self)
+            }
+            fn visit_borrowed_bytes<E: serde::de::Error>(
+                self,
+                b: &'de [u8],
+            ) -> Result<Self::Value, E> {
+                // One well-formed value, exactly (a header walk). This crate's deserializer
+                // hands over a part of a value it was given checked; from others, this is
+                // what keeps a RawValue re-encoded later from breaking a stream.
+                if skip(b, 0) != Some(b.len()) {
+                    return Err(E::custom("not exactly one well-formed msgpack value"));
+                }
+                Ok(RawValue::new_unchecked(b))
+            }
+        }
+        d.deserialize_newtype_struct(crate::ser::RAW_TOKEN, V)
+    }
 }

@@ -148,9 +148,12 @@ pub(crate) fn skip(buf: &[u8], mut pos: usize) -> Option<usize> {
     let mut left: u64 = 1;
     while left > 0 {
         let marker = *buf.get(pos)?;
-        // Fast path for the common one-byte values.
-        if marker <= 0x7f || marker >= 0xe0 {
-            pos += 1;
+        // Fast path: values whose marker gives their size (fixint, nil, bool, every sized
+        // int and float, fixstr, fixext). `pos` may pass the end: the next `get` or the
+        // final check catches it.
+        let size = usize::from(FIXED_SIZE[usize::from(marker)]);
+        if size != 0 {
+            pos += size;
             left -= 1;
             continue;
         }
@@ -164,22 +167,18 @@ pub(crate) fn skip(buf: &[u8], mut pos: usize) -> Option<usize> {
         left -= 1;
         match kind {
             Kind::Scalar => {}
-            Kind::Blob => {
-                pos = pos.checked_add(n as usize)?;
-                if pos > buf.len() {
+            Kind::Blob => pos = pos.checked_add(n as usize)?,
+            Kind::Array | Kind::Map => {
+                left += if kind == Kind::Map { 2 * u64::from(n) } else { u64::from(n) };
+                // Every remaining value needs at least one byte: a cheap bound that also
+                // stops absurd claimed counts early.
+                if left > buf.len().saturating_sub(pos) as u64 {
                     return None;
                 }
             }
-            Kind::Array => left += u64::from(n),
-            Kind::Map => left += 2 * u64::from(n),
-        }
-        // Every remaining value needs at least one byte: a cheap bound that also stops
-        // absurd claimed counts early.
-        if left > (buf.len() - pos) as u64 {
-            return None;
         }
     }
-    Some(pos)
+    (pos <= buf.len()).then_some(pos)
 }
 
 /// Resumable frame scanner: walks headers of the frame at the front of a buffer.

@@ -14,7 +14,14 @@ use crate::EncodeError;
 
 pub(crate) struct Serializer<'b> {
     pub(crate) buf: &'b mut Vec<u8>,
+    /// The next `serialize_bytes` is a [`RawValue`](crate::RawValue)'s msgpack bytes, to
+    /// be copied as they are (set by `serialize_newtype_struct` for [`RAW_TOKEN`]).
+    raw: bool,
 }
+
+/// The newtype-struct name through which a [`RawValue`](crate::RawValue) tells this
+/// crate's serializer and deserializer "my bytes are msgpack: copy them / hand them over".
+pub(crate) const RAW_TOKEN: &str = "$svrkit_codec::RawValue";
 
 /// The serializer's error: an [`EncodeError`] boxed, so that every `Result<(), Error>` the
 /// serializer returns (one per value written) is a single register, not a 40-byte struct
@@ -67,6 +74,11 @@ fn len32(what: &'static str, len: usize) -> Result<u32> {
 }
 
 impl<'b> Serializer<'b> {
+    #[inline]
+    pub(crate) fn new(buf: &'b mut Vec<u8>) -> Self {
+        Serializer { buf, raw: false }
+    }
+
     #[inline(never)]
     fn array_len(&mut self, len: usize) -> Result {
         let n = len32("array", len)?;
@@ -274,6 +286,12 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
     }
 
     fn serialize_bytes(self, v: &[u8]) -> Result {
+        if self.raw {
+            // A RawValue's bytes: already msgpack.
+            self.raw = false;
+            self.buf.extend_from_slice(v);
+            return Ok(());
+        }
         let n = len32("bin", v.len())?;
         if n <= 0xff {
             self.buf.extend_from_slice(&[0xc4, n as u8]);
@@ -323,9 +341,20 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
     #[inline]
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,
-        _name: &'static str,
+        name: &'static str,
         value: &T,
     ) -> Result {
+        if name == RAW_TOKEN {
+            self.raw = true;
+            let result = value.serialize(&mut *self);
+            if std::mem::take(&mut self.raw) {
+                return Err(EncodeError::Serialize {
+                    message: "a raw msgpack value must serialize as bytes".to_string(),
+                }
+                .into());
+            }
+            return result;
+        }
         value.serialize(self)
     }
 

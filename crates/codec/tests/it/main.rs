@@ -7,4 +7,5 @@ mod props;
 mod protos;
 mod roundtrip;
 mod rpc_error;
+mod views;
 mod widths;

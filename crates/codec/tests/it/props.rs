@@ -293,3 +293,53 @@ proptest! {
         let _ = svrkit_codec::from_slice::<Vec<Val>>(&bytes);
     }
 }
+
+/// Owned form of [`Views`]: what a peer sends.
+#[derive(Debug, serde::Serialize)]
+struct Parts {
+    items: Vec<Val>,
+    pairs: Val,
+    any: Val,
+}
+
+/// The same fields read as views over the buffer.
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
+struct Views<'a> {
+    #[serde(borrow)]
+    items: svrkit_codec::ArrayRef<'a, Val>,
+    #[serde(borrow)]
+    pairs: svrkit_codec::MapRef<'a, Val, Val>,
+    #[serde(borrow)]
+    any: RawValue<'a>,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Views hold exactly the bytes of their fields, decode to what the owned types do,
+    /// and re-encode to the same bytes.
+    #[test]
+    fn views_read_and_reencode_like_owned_values(
+        items in proptest::collection::vec(val(), 0..20),
+        pairs in proptest::collection::vec((val(), val()), 0..20),
+        any in val(),
+    ) {
+        let parts = Parts { items: items.clone(), pairs: Val::Map(pairs.clone()), any: any.clone() };
+        let mut buf = Vec::new();
+        svrkit_codec::encode_value(&mut buf, &parts).unwrap();
+        let views: Views<'_> = svrkit_codec::from_slice(&buf).unwrap();
+        prop_assert_eq!(views.items.len(), items.len());
+        let got: Vec<Val> = views.items.to_vec().unwrap();
+        prop_assert_eq!(got.into_iter().map(normal).collect::<Vec<_>>(),
+            items.into_iter().map(normal).collect::<Vec<_>>());
+        prop_assert_eq!(views.pairs.len(), pairs.len());
+        let got: Vec<(Val, Val)> = views.pairs.collect().unwrap();
+        prop_assert_eq!(normal(Val::Map(got)), normal(Val::Map(pairs)));
+        let mut alone = Vec::new();
+        svrkit_codec::encode_value(&mut alone, &any).unwrap();
+        prop_assert_eq!(views.any.as_bytes(), &alone[..]);
+        let mut again = Vec::new();
+        svrkit_codec::encode_value(&mut again, &views).unwrap();
+        prop_assert_eq!(&again, &buf);
+    }
+}
