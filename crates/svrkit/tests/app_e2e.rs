@@ -97,11 +97,12 @@ fn check_mode(mode: &str, self_type: &str) {
         heartbeat(&dir, crashy).filter(|(n, _, _)| *n >= first + 3)
     });
 
-    // SIGINT (Ctrl-C) stops as gracefully as SIGTERM.
-    server.signal(if mode.starts_with("thread") || mode.ends_with("coroutine") {
-        "INT"
-    } else {
-        "TERM"
+    // SIGINT (Ctrl-C) stops as gracefully as SIGTERM; so does a terminal's hang-up
+    // (SIGHUP) in a one-process mode, which has nothing to reload.
+    server.signal(match mode {
+        "thread" => "HUP",
+        m if m.ends_with("coroutine") => "INT",
+        _ => "TERM",
     });
     let st = server.wait_exit(LONG);
     assert_eq!(st.code(), Some(0), "{mode}: exit status {st}\n{}", server.log_text());
@@ -452,6 +453,26 @@ impl Drop for TreeGuard<'_> {
             kill("KILL", &pid.to_string());
         }
     }
+}
+
+#[test]
+fn a_one_process_daemon_ignores_sighup() {
+    let dir = TempDir::new("daemon-hup");
+    let _guard = TreeGuard(&dir);
+    let conf = dir.conf(&rpc_conf(&dir, "coroutine"));
+    let conf = conf.to_str().unwrap();
+    let (code, out, err) = run(&dir, &["-c", conf, "start"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let pid: u32 =
+        std::fs::read_to_string(dir.join("app_echo.pid")).unwrap().trim().parse().unwrap();
+    let addr = listening_addr(&out).unwrap();
+    assert!(kill("HUP", &pid.to_string()));
+    // Still the same process, still answering (SIGHUP's default action would kill it).
+    let c = client(addr, 1, Duration::from_secs(5));
+    assert_eq!(c.call::<String>("echo", &("after HUP",)).unwrap(), "after HUP");
+    assert!(is_alive(pid));
+    let (code, out, _) = run(&dir, &["-c", conf, "stop"], &[]);
+    assert_eq!((code, out.trim()), (0, format!("app_echo: stopped (pid {pid})").as_str()));
 }
 
 #[test]

@@ -134,8 +134,19 @@ pub enum Event {
         /// The error it reported, or how it ended.
         error: String,
     },
-    /// SIGHUP: a new generation of workers is starting; the old one drains.
+    /// SIGHUP: a new generation of workers is starting; each old worker drains once its
+    /// successor reported ready.
     Reloading,
+    /// A reload's new worker ended before it was ready (or could not be spawned): the
+    /// old one is kept serving and no further attempt is made until the next SIGHUP.
+    ReloadFailed {
+        /// Which slot.
+        worker: WorkerId,
+        /// Why the new process is not there.
+        error: String,
+        /// The old process, kept.
+        kept_pid: u32,
+    },
     /// The master is stopping the tree; `signal` is `None` for a [`StopHandle`].
     Stopping {
         /// The signal that asked for it.
@@ -176,6 +187,10 @@ impl fmt::Display for Event {
                 write!(f, "{worker} (pid {pid}) failed to start: {error}; stopping")
             }
             Event::Reloading => f.write_str("reloading: starting new workers, draining old ones"),
+            Event::ReloadFailed { worker, error, kept_pid } => write!(
+                f,
+                "{worker}: reload failed: {error}; keeping the old process (pid {kept_pid})"
+            ),
             Event::Stopping { signal: Some(s) } => {
                 write!(f, "stopping on {}", crate::sys::signal_name(*s))
             }
@@ -235,10 +250,14 @@ struct Slot {
     ever_ready: bool,
 }
 
+/// A process replaced by a reload: it keeps serving until its successor (the process
+/// now in `slots[slot]`) reports ready, then drains until `deadline`.
 struct Retiring {
     name: WorkerId,
     run: Running,
-    deadline: Instant,
+    slot: usize,
+    /// `None` while the successor is starting.
+    deadline: Option<Instant>,
 }
 
 type EventSink = Box<dyn FnMut(&Event)>;
@@ -352,22 +371,23 @@ impl Supervisor {
             }
             if signals.hup.swap(false, Ordering::SeqCst) && stop_deadline.is_none() {
                 self.emit(&Event::Reloading);
-                let deadline = Instant::now() + self.config.drain_timeout + KILL_GRACE;
-                for slot in slots.iter_mut() {
-                    // New generation first, then drain the old: the shared accept queue
-                    // never lacks a reader for long, and the port never closes.
+                for (i, slot) in slots.iter_mut().enumerate() {
+                    // New generation first; the old one drains once its successor is
+                    // ready: the shared accept queue never lacks a reader, the port never
+                    // closes, and a new generation that cannot start (a broken config)
+                    // leaves the old one serving.
                     let old = slot.running.take();
                     self.start(slot);
                     if let Some(run) = old {
-                        let _ = send_signal(run.child.id(), Signal::TERM);
-                        retiring.push(Retiring { name: slot.name.clone(), run, deadline });
+                        let name = slot.name.clone();
+                        retiring.push(Retiring { name, run, slot: i, deadline: None });
                     }
                 }
             }
 
             // 2. Reap.
             let stopping = stop_deadline.is_some();
-            for slot in &mut slots {
+            for (idx, slot) in slots.iter_mut().enumerate() {
                 let Some(run) = &mut slot.running else {
                     continue;
                 };
@@ -389,6 +409,30 @@ impl Supervisor {
                 }
                 slot.running = None;
                 let reason = ExitReason::from_status(status);
+                let predecessor =
+                    retiring.iter().rposition(|r| r.slot == idx && r.deadline.is_none());
+                if let (Some(pos), false, false) =
+                    (predecessor, stopping, matches!(report, Report::Ready(_)))
+                {
+                    // A reload's new process failed to start: keep the old one.
+                    self.emit(&Event::Exited {
+                        worker: slot.name.clone(),
+                        pid,
+                        reason,
+                        ran_for,
+                        restart_in: None,
+                    });
+                    let error = match report {
+                        Report::Failed(m) if !m.is_empty() => m,
+                        _ => format!("pid {pid} ended with {reason} before it was ready"),
+                    };
+                    let old = retiring.remove(pos);
+                    let kept_pid = old.run.child.id();
+                    slot.running = Some(old.run);
+                    slot.next_start = None;
+                    self.emit(&Event::ReloadFailed { worker: slot.name.clone(), error, kept_pid });
+                    continue;
+                }
                 if starting && !slot.ever_ready && !stopping && failure.is_none() {
                     let message = match report {
                         Report::Failed(m) if !m.is_empty() => Some(m),
@@ -428,10 +472,38 @@ impl Supervisor {
             // Start-up reports of the living.
             for slot in &mut slots {
                 if let Some(run) = &mut slot.running {
-                    if !slot.ever_ready {
-                        run.ready.pump();
-                        slot.ever_ready = matches!(run.ready.report(), Report::Ready(_));
+                    run.ready.pump();
+                    if matches!(run.ready.report(), Report::Ready(_)) {
+                        slot.ever_ready = true;
                     }
+                }
+            }
+            // Reloads: drain a predecessor once its successor is ready; keep it when
+            // there is no successor (its spawn failed).
+            if !stopping {
+                let now = Instant::now();
+                for r in retiring.iter_mut().filter(|r| r.deadline.is_none()) {
+                    let successor = slots[r.slot].running.as_ref();
+                    if successor.is_some_and(|s| matches!(s.ready.report(), Report::Ready(_))) {
+                        let _ = send_signal(r.run.child.id(), Signal::TERM);
+                        r.deadline = Some(now + self.config.drain_timeout + KILL_GRACE);
+                    }
+                }
+                for (idx, slot) in slots.iter_mut().enumerate() {
+                    if slot.running.is_some() {
+                        continue;
+                    }
+                    let Some(pos) =
+                        retiring.iter().rposition(|r| r.slot == idx && r.deadline.is_none())
+                    else {
+                        continue;
+                    };
+                    let old = retiring.remove(pos);
+                    let kept_pid = old.run.child.id();
+                    slot.running = Some(old.run);
+                    slot.next_start = None;
+                    let error = "the new process could not be started".to_string();
+                    self.emit(&Event::ReloadFailed { worker: slot.name.clone(), error, kept_pid });
                 }
             }
             if failure.is_some() && stop_deadline.is_none() {
@@ -462,7 +534,8 @@ impl Supervisor {
             let now = Instant::now();
             let mut i = 0;
             while i < retiring.len() {
-                if now >= retiring[i].deadline || stop_deadline.is_some_and(|d| now >= d) {
+                let due = retiring[i].deadline.is_some_and(|d| now >= d);
+                if due || stop_deadline.is_some_and(|d| now >= d) {
                     let mut r = retiring.swap_remove(i);
                     force_killed += 1;
                     self.kill_and_reap(&r.name, &mut r.run);
@@ -508,7 +581,9 @@ impl Supervisor {
                 }
             }
             for r in &retiring {
-                next = next.min(r.deadline);
+                if let Some(d) = r.deadline {
+                    next = next.min(d);
+                }
             }
             if let Some(d) = stop_deadline {
                 next = next.min(d);
@@ -664,7 +739,7 @@ impl Supervisor {
                 Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) };
             let mut fds = vec![PollFd::new(&self.wake_read, PollFlags::IN)];
             // Start-up reports not yet read wake us too.
-            for slot in slots.iter().filter(|s| !s.ever_ready) {
+            for slot in slots {
                 if let Some(fd) = slot.running.as_ref().and_then(|r| r.ready.fd()) {
                     fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
                 }
@@ -679,6 +754,7 @@ impl Supervisor {
     fn emit(&mut self, ev: &Event) {
         match ev {
             Event::Exited { restart_in: Some(_), .. }
+            | Event::ReloadFailed { .. }
             | Event::SpawnFailed { .. }
             | Event::ForceKilled { .. } => log::warn!(target: "svrkit_worker", "{ev}"),
             Event::StartFailed { .. } => log::error!(target: "svrkit_worker", "{ev}"),

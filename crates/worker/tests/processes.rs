@@ -637,6 +637,48 @@ fn sighup_reload_replaces_every_worker_without_refusing_a_connection() {
 }
 
 #[test]
+fn a_reload_whose_new_workers_cannot_start_keeps_the_old_ones_serving() {
+    let dir = temp_dir("reload-fail");
+    let trigger = dir.join("fail");
+    let mut tree = Tree::start_env(
+        &["--rpc-workers", "2", "--restart-ms", "50:100"],
+        &[("DEMO_RPC_FAIL_IF", trigger.to_str().unwrap())],
+    );
+    let addr = tree.addr();
+    let old = [tree.started("rpc#0"), tree.started("rpc#1")];
+    tree.expect("ready", |l| l == "EVENT ready");
+    // From now on new rpc workers fail their start-up (think: a broken config file).
+    std::fs::write(&trigger, "").unwrap();
+    signal(tree.pid(), Signal::HUP);
+    for (i, p) in old.iter().enumerate() {
+        let want = format!("EVENT other rpc#{i}: reload failed: rpc#{i}: DEMO_RPC_FAIL is set");
+        let line = tree.expect(&want, |l| l.starts_with(&want));
+        assert!(line.ends_with(&format!("keeping the old process (pid {p})")), "{line}");
+    }
+    for p in old {
+        assert!(alive(p), "the old worker {p} was kept");
+    }
+    // They still serve, and nothing is retried until the next SIGHUP.
+    let answered: Vec<u32> = (0..20).map(|_| ping(addr).unwrap()).collect();
+    assert!(answered.iter().all(|p| old.contains(p)), "{answered:?}");
+    // A reload that works now replaces them.
+    std::fs::remove_file(&trigger).unwrap();
+    signal(tree.pid(), Signal::HUP);
+    for p in old {
+        tree.expect(&format!("old worker {p} to exit"), |l| {
+            l.starts_with("EVENT exited rpc#") && l.contains(&format!(" {p} "))
+        });
+    }
+    let newest = ping(addr).unwrap();
+    assert!(!old.contains(&newest));
+    signal(tree.pid(), Signal::TERM);
+    assert!(tree.wait_exit().success(), "{:#?}", tree.seen);
+    let starts = tree.seen.iter().filter(|l| l.starts_with("EVENT started rpc#")).count();
+    assert_eq!(starts, 6, "2 at start, 2 failed, 2 good: no retry loop; {:#?}", tree.seen);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn workers_do_not_outlive_a_sigkilled_master() {
     let dir = temp_dir("orphans");
     let events = dir.join("events");

@@ -15,9 +15,17 @@
 //!    - `status` reads `[app] pid` and exits 0 (running), 1 (stale pid file) or 3 (not
 //!      running); `stop` sends SIGTERM through the pid file and waits for the drain;
 //!    - `start` / `-d` daemonize (detached, pid file claimed, output appended to the log
-//!      file next to the pid file: `/run/echo.pid` → `/run/echo.log`); `restart` is `stop`
-//!      then `start`; no command runs in the foreground (claiming the pid file when one is
-//!      configured and writable, so `stop` and `status` work on it too).
+//!      file next to the pid file: `/run/echo.pid` → `/run/echo.log`) and **wait until
+//!      the daemon serves**: listeners bound, init hooks done, every worker process
+//!      ready, registered. Then `start` prints `echo: started (pid N; listening on
+//!      ADDR; log FILE)` and exits 0; otherwise it prints the daemon's own error
+//!      (`echo: did not start: cannot listen on 0.0.0.0:3000: Address in use ... (log:
+//!      FILE)`, `... rpc#0 (pid N) failed to start: init hook failed: ...`), leaves no
+//!      process and no pid file behind, and exits 1 (also after 60 s without a word:
+//!      then the daemon is stopped). `restart` is `stop` then `start`; no command runs
+//!      in the foreground (claiming the pid file when one is configured and writable,
+//!      so `stop` and `status` work on it too). `stop` with nothing running says so and
+//!      exits 0.
 //! 3. Serving, by `[rpc_server] worker_type`:
 //!    - `thread` / `coroutine`: one process. The master runs the init hook once, binds,
 //!      and serves with [`Server`] ([`ServerOptions::from_config`]: `worker_sum` handler
@@ -31,16 +39,24 @@
 //!      `process_coroutine` = coroutine mode on one executor thread with `coroutine_sum`
 //!      calls in flight. Total handler concurrency is `worker_sum` (process) or
 //!      `worker_sum × coroutine_sum` (process_coroutine).
+//!      **Start-up**: a worker process that fails before it was ever ready (its init
+//!      hook returns `Err`, its config does not load) fails the whole start: the master
+//!      stops the other workers and exits 1 with that worker's error, instead of
+//!      restarting it forever. Once every worker was ready, a dead worker is replaced
+//!      with back-off, whatever killed it. SIGHUP (process modes) starts a new generation
+//!      of workers (re-reading the config file) and retires each old worker once its
+//!      successor is ready; a successor that cannot start leaves the old one serving.
 //! 4. self_server groups (`simple` = one group named [`SIMPLE_GROUP`], `custom` = the
 //!    `[self_groupN]` groups) all run the one function given to [`App::self_worker`],
 //!    which dispatches on [`WorkerContext::group`]. `thread` workers are threads of the
-//!    master ([`SelfServer`](svrkit_worker::SelfServer)); `process` workers are supervised
+//!    master ([`SelfServer`]); `process` workers are supervised
 //!    processes, each calling the function once ([`svrkit_worker::run_self_process`]);
 //!    `process_coroutine` workers run `coroutine_sum` (default 1) tasks each
 //!    ([`svrkit_worker::run_self_coroutines`]).
 //!    A worker that returns or panics is restarted with back-off.
-//! 5. `[registry] zk = ...`: once the listeners are bound, the master (the process that
-//!    lives as long as the listeners and forks no more) registers
+//! 5. `[registry] zk = ...`: once the server is ready (listeners bound, init done, in
+//!    process modes every worker ready), the master (the process that lives as long as
+//!    the listeners and forks no more) registers
 //!    `<path>/<[app] name>/providers/<ip:port>` (the `advertise` address if set, else
 //!    [`Advertise::Auto`](svrkit_discovery::Advertise::Auto) of the bound address) with the
 //!    configured weight. A ZooKeeper that does not answer within
@@ -50,7 +66,9 @@
 //!    returns), then stop accepting and answer every accepted call (bounded by
 //!    `drain_timeout`), stop the self workers, remove the pid file, exit 0. In process
 //!    modes the master deregisters before it forwards SIGTERM to its workers. (A Ctrl-C in
-//!    a terminal signals the whole process group, workers included, at once.)
+//!    a terminal signals the whole process group, workers included, at once.) In the
+//!    one-process modes SIGHUP (a closed terminal) stops a foreground server the same
+//!    way and is ignored by a daemon.
 //!
 //! # Where the init hook runs
 //!
@@ -61,9 +79,9 @@
 //!
 //! # Tests
 //!
-//! [`App::start_local`] serves the router in the calling process (no signals, no pid
-//! file, no registry, no self workers) and returns a [`LocalServer`] that stops gracefully
-//! when dropped; [`App::start_local_file`] does the same from a config file, on a free
+//! [`App::start_local`] serves the router in the calling process, with the self workers
+//! on threads of it (no signals, no pid file, no registry), and returns a
+//! [`LocalServer`] that stops gracefully — rpc server, then self workers — when dropped; [`App::start_local_file`] does the same from a config file, on a free
 //! loopback port.
 //!
 //! # Example

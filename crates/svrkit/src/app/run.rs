@@ -58,6 +58,9 @@ pub(super) fn main<H: Send + Sync + 'static>(app: App<H>) -> ExitCode {
 /// registry) before it stops it and fails.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// SIGHUP's number on Linux.
+const SIGHUP: i32 = 1;
+
 fn is_process(w: WorkerType) -> bool {
     matches!(w, WorkerType::Process | WorkerType::ProcessCoroutine)
 }
@@ -293,6 +296,17 @@ fn serve<H: Send + Sync + 'static>(
     let groups = self_groups(config);
     let self_process = config.self_server.as_ref().is_some_and(|s| is_process(s.worker_type));
     let self_threads_here = !groups.is_empty() && !self_process;
+    if !rpc_process && !self_process {
+        // One process, nothing to reload: SIGHUP must not kill it unannounced (its
+        // default action). A terminal hang-up stops a foreground server gracefully; a
+        // daemon has no terminal and ignores it.
+        if svrkit_worker::is_daemon_process() {
+            // A latch nobody watches: the handler swallows the signal.
+            StopSource::new()?.stop_on_signal(SIGHUP)?;
+        } else {
+            stop.stop_on_signal(SIGHUP)?;
+        }
+    }
 
     // Bind first: a taken port is reported before an init hook spends time (and before
     // any worker starts).

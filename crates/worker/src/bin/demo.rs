@@ -11,6 +11,8 @@
 //! Protocol, one line each: `PING` -> `PONG <pid> <worker id>`;
 //! `SLEEP <ms>` -> `ACK <pid>`, then after the sleep `DONE <pid>`.
 //! The master prints `LISTEN <addr>` and one `EVENT ...` line per supervisor event.
+//! An rpc worker fails its start-up (reports failed, exits 3) when `DEMO_RPC_FAIL` is set
+//! or the file named by `DEMO_RPC_FAIL_IF` exists.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -113,7 +115,8 @@ fn main() -> ExitCode {
         Ok(Role::Master) => master(&args),
         Ok(Role::Rpc(mut w)) => {
             let id = w.id();
-            if std::env::var_os("DEMO_RPC_FAIL").is_some() {
+            let fail_if = std::env::var_os("DEMO_RPC_FAIL_IF").map(PathBuf::from);
+            if std::env::var_os("DEMO_RPC_FAIL").is_some() || fail_if.is_some_and(|f| f.exists()) {
                 w.notifier().failed(&format!("rpc#{id}: DEMO_RPC_FAIL is set"));
                 return ExitCode::from(3);
             }
