@@ -113,6 +113,6 @@ impl BlockingClient {
         method: &str,
         params: &(impl Serialize + ?Sized),
     ) -> Result<(), ClientError> {
-        async_io::block_on(self.client.notify(method, params))
+        async_io::block_on(self.client.notify_with(method, params, Drive::Blocking))
     }
 }

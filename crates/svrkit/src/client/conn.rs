@@ -13,12 +13,24 @@
 //!   response to its pending call by msgid and wakes that call, and registers for
 //!   readiness. When the driver's own response arrives (or it times out, or is dropped) it
 //!   hands the role to another waiting call.
+//! - The driver reads only when the reactor reported the socket readable, or while reads
+//!   keep filling the buffer: a short read means the socket is drained, so the next step
+//!   is `Async::poll_readable` (one `epoll_ctl` to re-arm), never a read that ends in
+//!   `EAGAIN` (which would cost that read *and* the re-arm).
+//! - Before a request is queued on an idle connection, the reactor is asked whether the
+//!   socket became readable since it was last watched (a server that closed an idle
+//!   connection shows up as EOF): no syscall, and the watch it leaves armed is the one the
+//!   next driver waits on. Blocking callers ask `poll(2)` instead.
 //!
-//! - A notification only appends to the write buffer and returns: the driver, or else a
-//!   flusher task on smol's global executor, writes whatever has accumulated by the time
-//!   it runs (one `write` for a burst), and a notification that finds 64 KiB unwritten
-//!   writes itself and waits for room. Being in the same buffer, a notification always
-//!   goes out before a later call.
+//! - A notification only appends to the write buffer and returns. The first one of a
+//!   burst (nothing unwritten before it) owns the write: it yields once, so that the other
+//!   tasks of the executor tick append theirs, then writes them all in one `write`; if
+//!   nothing was appended meanwhile (a caller awaiting notifications one by one), it hands
+//!   the write to a flusher task on smol's global executor, which writes whatever has
+//!   accumulated by the time it runs. A driving call writes them too; 16 KiB unwritten is
+//!   written by the notification that got there, and 64 KiB the socket did not take make
+//!   notifications wait for room. Being in the same buffer, a notification always goes
+//!   out before a later call.
 //!
 //! - Calls have no timer each: a call's deadline sits in its slot, and the driver keeps
 //!   one timer per connection, armed at the earliest deadline, and sweeps the table when
@@ -39,26 +51,31 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
+use futures_lite::AsyncRead;
 use serde::Serialize;
 use svrkit_codec::{Limits, Message, RawValue, RpcError};
 
 use svrkit_transport::{Addr, FrameReader, Stream};
 
 use super::stream::{self, Endpoint};
+use super::Drive;
 
 /// Reads per poll before the driver yields to other tasks.
 const MAX_READS_PER_POLL: usize = 32;
 
-/// Unwritten bytes at which a notification writes the buffer itself (and waits for the
-/// socket when it cannot take them) instead of leaving it to the flusher.
+/// Unwritten bytes at which a notification writes the buffer itself, without waiting.
+const NOTIFY_WRITE_AT: usize = 16 * 1024;
+
+/// Unwritten bytes (the socket did not take them) at which a notification waits for room.
 const NOTIFY_FLUSH_AT: usize = 64 * 1024;
 
 /// The driver token of the flusher task (notification tokens count up from 2^32).
@@ -73,6 +90,20 @@ pub(crate) enum CallError {
     Lost(String),
     /// The server answered with an error.
     Remote(RpcError),
+}
+
+/// When a call gives up, and the timeout that deadline came from (for messages).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline {
+    pub(crate) at: Instant,
+    pub(crate) timeout: Duration,
+}
+
+impl Deadline {
+    /// `timeout` from now.
+    pub(crate) fn after(timeout: Duration) -> Deadline {
+        Deadline { at: Instant::now() + timeout, timeout }
+    }
 }
 
 /// A connection shared by all the calls to one server.
@@ -98,12 +129,19 @@ struct State {
     written: u64,
     /// The last write attempt found the socket full.
     write_blocked: bool,
-    reader: FrameReader<Stream>,
+    reader: FrameReader<RawRead>,
+    /// The socket may hold bytes not read yet: readiness was reported and not consumed, or
+    /// the last read filled the buffer. When false, the driver waits for readiness before
+    /// reading (no speculative read that ends in `EAGAIN`).
+    readable: bool,
+    /// Set by [`RawRead`] when a read filled all the room it was given.
+    read_filled: Arc<AtomicBool>,
     /// The call (msgid) or notification (token > u32::MAX) that drives the socket.
     driver: Option<u64>,
     driver_waker: Option<Waker>,
-    /// A flusher task is spawned and has not finished: it writes what notifications left.
-    flush_scheduled: bool,
+    /// Someone has promised to write what notifications left in the buffer: a notification
+    /// future that yields once and then writes, or a flusher task.
+    flush_owned: bool,
     /// Notifications sit in the unwritten part of the buffer (cleared once it is written).
     notes_unflushed: bool,
     /// Notifications waiting for the buffer to drain below [`NOTIFY_FLUSH_AT`].
@@ -182,7 +220,9 @@ impl Connection {
     }
 
     fn new(stream: Stream, peer: Addr) -> Connection {
-        let reader = FrameReader::new(stream.clone(), peer, Limits::default());
+        let read_filled = Arc::new(AtomicBool::new(false));
+        let raw = RawRead { stream: stream.clone(), filled: Arc::clone(&read_filled) };
+        let reader = FrameReader::new(raw, peer, Limits::default());
         Connection {
             state: Mutex::new(State {
                 stream,
@@ -195,9 +235,11 @@ impl Connection {
                 written: 0,
                 write_blocked: false,
                 reader,
+                readable: false,
+                read_filled,
                 driver: None,
                 driver_waker: None,
-                flush_scheduled: false,
+                flush_owned: false,
                 notes_unflushed: false,
                 space_waiters: Vec::new(),
                 sweep_at: None,
@@ -216,23 +258,18 @@ impl Connection {
     }
 
     /// False once the connection is known to be broken. An idle connection is checked
-    /// with one non-blocking read, so a server that closed it (restart, idle timeout) is
-    /// noticed before a request is written into a dead socket.
-    pub(crate) fn is_usable(&self) -> bool {
+    /// first, so a server that closed it (restart, idle timeout) is noticed before a
+    /// request is written into a dead socket: async callers ask the reactor whether the
+    /// socket became readable since it was last watched (no syscall; the watch is left
+    /// armed), blocking callers, which may run with no reactor watching, ask `poll(2)`.
+    pub(crate) fn is_usable(&self, drive: Drive) -> bool {
         let mut st = lock(&self.state);
         if st.broken.is_some() {
             return false;
         }
-        // Only read when there is something (EOF included): a read that would block
-        // registers the socket with the reactor, which an idle check has no use for.
-        if st.pending.is_empty()
-            && st.driver.is_none()
-            && wait_fd(&st.stream, false, Some(Duration::ZERO)).is_ok_and(|r| r.readable)
-        {
-            if let Err(e) = st.read_once() {
-                st.fail(e);
-                return false;
-            }
+        if let Err(e) = st.check_idle(drive) {
+            st.fail(e);
+            return false;
         }
         true
     }
@@ -275,9 +312,9 @@ impl Connection {
         self: &Arc<Self>,
         method: &str,
         params: &P,
-        timeout: Duration,
+        deadline: Deadline,
     ) -> Result<Option<Result<Vec<u8>, CallError>>, StartError> {
-        let deadline = Instant::now() + timeout;
+        let Deadline { at: deadline, timeout } = deadline;
         let (msgid, sent_at, stream) = {
             let mut st = lock(&self.state);
             if st.driver.is_some() {
@@ -347,30 +384,35 @@ impl Connection {
         self: &Arc<Self>,
         method: &str,
         params: &P,
-        timeout: Duration,
+        deadline: Deadline,
     ) -> Result<Call, StartError> {
-        let deadline = Instant::now() + timeout;
         let (msgid, sent_at) =
-            Connection::queue_request(&mut lock(&self.state), method, params, deadline)?;
+            Connection::queue_request(&mut lock(&self.state), method, params, deadline.at)?;
+        let timeout = deadline.timeout;
         Ok(Call { conn: Arc::clone(self), msgid, sent_at, timeout, yielded: false, done: false })
     }
 
     /// Queues a notification. It is only appended to the write buffer: the returned future
     /// is ready at once unless the buffer holds [`NOTIFY_FLUSH_AT`] bytes the socket did not
     /// take (then it waits for room, bounded by `timeout`). The bytes go out with the next
-    /// write of the connection: the driving call's, or a flusher task's spawned on smol's
-    /// global executor when nothing else will write, so a burst of notifications costs one
+    /// write of the connection: the driving call's if there is one; else the first
+    /// notification of a burst yields once (so that the others of the same executor tick
+    /// append too) and then writes them all. `Drive::Blocking` (a thread that will not
+    /// poll again soon) writes at once instead. A burst that reaches [`NOTIFY_WRITE_AT`]
+    /// unwritten bytes is written by the notification that got there. So a burst costs one
     /// `write` per batch, and a notification always goes out before a later call.
     pub(crate) fn notify<P: Serialize + ?Sized>(
         self: &Arc<Self>,
         method: &str,
         params: &P,
         timeout: Duration,
+        drive: Drive,
     ) -> Result<Notify, StartError> {
         let mut st = lock(&self.state);
         if let Some(reason) = &st.broken {
             return Err(StartError::Lost(reason.clone()));
         }
+        let first = !st.unflushed();
         match svrkit_codec::encode_notification(&mut st.wbuf, method, params) {
             Ok(()) => {}
             Err(e) if is_unit(&e) => {
@@ -379,19 +421,40 @@ impl Connection {
             Err(e) => return Err(StartError::Encode(e)),
         }
         st.notes_unflushed = true;
-        if st.backlog() >= NOTIFY_FLUSH_AT && st.driver.is_none() {
+        if st.backlog() >= NOTIFY_WRITE_AT || drive == Drive::Blocking {
             if let Err(reason) = st.flush(&mut Context::from_waker(Waker::noop())) {
                 st.fail(&reason);
                 return Err(StartError::Lost(reason));
             }
         }
         let wait = st.backlog() >= NOTIFY_FLUSH_AT;
-        if !wait {
-            st.schedule_flush(self);
+        let mut owner = false;
+        if !wait && st.unflushed() && !st.flush_owned {
+            match &st.driver_waker {
+                // The driver writes the buffer whenever it runs.
+                Some(w) if first => w.wake_by_ref(),
+                Some(_) => {}
+                None if drive == Drive::Blocking => st.schedule_flush(self),
+                None => {
+                    st.flush_owned = true;
+                    owner = true;
+                }
+            }
         }
         let token = st.next_token;
         st.next_token += 1;
-        Ok(Notify { conn: Arc::clone(self), token, timer: None, timeout, wait, done: false })
+        let queued_to = st.written + st.backlog() as u64;
+        Ok(Notify {
+            conn: Arc::clone(self),
+            token,
+            timer: None,
+            timeout,
+            wait,
+            owner,
+            queued_to,
+            yielded: false,
+            done: false,
+        })
     }
 }
 
@@ -469,7 +532,7 @@ impl State {
     /// Makes sure someone writes the unflushed bytes: the driver (woken), or a flusher
     /// task. Nothing to do when a flusher is already on its way.
     fn schedule_flush(&mut self, conn: &Arc<Connection>) {
-        if !self.unflushed() || self.flush_scheduled {
+        if !self.unflushed() || self.flush_owned {
             return;
         }
         if let Some(w) = &self.driver_waker {
@@ -477,7 +540,7 @@ impl State {
             w.wake_by_ref();
             return;
         }
-        self.flush_scheduled = true;
+        self.flush_owned = true;
         smol::spawn(Flusher { conn: Arc::clone(conn) }).detach();
     }
 
@@ -490,29 +553,70 @@ impl State {
     }
 
     /// Reads what the socket has and dispatches the responses, registering `cx` for
-    /// readability (or waking it to yield after many reads).
+    /// readability (or waking it to yield after many reads). Reads only after readiness
+    /// was reported or while reads keep filling the buffer: a short read means the socket
+    /// is drained, so the next step is waiting, not a read that fails with `EAGAIN`.
     fn read_available(&mut self, cx: &mut Context<'_>) -> Result<(), String> {
         for _ in 0..MAX_READS_PER_POLL {
-            match self.reader.poll_fill(cx) {
-                Poll::Ready(Ok(0)) => return Err("closed by the server".to_string()),
-                Poll::Ready(Ok(_)) => self.dispatch()?,
-                Poll::Ready(Err(e)) => return Err(e.to_string()),
-                Poll::Pending => return Ok(()),
+            if !self.readable {
+                match poll_readable(&self.stream, cx) {
+                    Poll::Ready(Ok(())) => self.readable = true,
+                    Poll::Ready(Err(e)) => return Err(e.to_string()),
+                    Poll::Pending => return Ok(()),
+                }
             }
+            self.read_once()?;
         }
         // Still more to read: let other tasks run, then continue.
         cx.waker().wake_by_ref();
         Ok(())
     }
 
-    /// One non-blocking read (the socket is known to be readable), then dispatch.
+    /// One non-blocking read, then dispatch; updates `readable`.
     fn read_once(&mut self) -> Result<(), String> {
+        // `RawRead` ignores the context: it never registers with the reactor.
         match self.reader.poll_fill(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(Ok(0)) => Err("closed by the server".to_string()),
-            Poll::Ready(Ok(_)) => self.dispatch(),
+            Poll::Ready(Ok(_)) => {
+                self.readable = self.read_filled.load(Ordering::Relaxed);
+                self.dispatch()
+            }
             Poll::Ready(Err(e)) => Err(e.to_string()),
-            Poll::Pending => Ok(()),
+            Poll::Pending => {
+                self.readable = false;
+                Ok(())
+            }
         }
+    }
+
+    /// With no call in flight, looks for what the server may have sent meanwhile (EOF
+    /// when it closed the connection) before a new request is queued. `Err`: it is gone.
+    fn check_idle(&mut self, drive: Drive) -> Result<(), String> {
+        if !self.pending.is_empty() || self.driver.is_some() {
+            return Ok(());
+        }
+        let readable = match drive {
+            // Ready once the reactor saw the socket readable since the last check; else
+            // this (re)arms the watch, with a waker that does nothing: no task to wake,
+            // the next check or driver looks.
+            Drive::Async => {
+                match poll_readable(&self.stream, &mut Context::from_waker(Waker::noop())) {
+                    Poll::Ready(Ok(())) => true,
+                    Poll::Ready(Err(e)) => return Err(e.to_string()),
+                    Poll::Pending => self.readable,
+                }
+            }
+            Drive::Blocking => {
+                self.readable
+                    || wait_fd(&self.stream, false, Some(Duration::ZERO))
+                        .map_err(|e| format!("poll: {e}"))?
+                        .readable
+            }
+        };
+        if readable {
+            self.read_once()?;
+        }
+        Ok(())
     }
 
     /// Hands every complete message in the read buffer to its call.
@@ -657,6 +761,49 @@ impl Drop for BlockingCall<'_> {
     }
 }
 
+/// The socket as the `FrameReader` reads it: one plain non-blocking `read`; `WouldBlock`
+/// is `Pending` without registering anything with the reactor (the driver waits with
+/// [`poll_readable`] itself, and only when it has to). Notes whether the read filled all
+/// the room it had (then more may be waiting).
+#[derive(Debug)]
+struct RawRead {
+    stream: Stream,
+    filled: Arc<AtomicBool>,
+}
+
+impl AsyncRead for RawRead {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let result = match &self.stream {
+                Stream::Tcp(s) => s.get_ref().read(buf),
+                Stream::Unix(s) => s.get_ref().read(buf),
+            };
+            return match result {
+                Ok(n) => {
+                    self.filled.store(n == buf.len(), Ordering::Relaxed);
+                    Poll::Ready(Ok(n))
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            };
+        }
+    }
+}
+
+/// Ready if the reactor reported the socket readable since the last registration; else
+/// registers `cx` (re-arming the reactor's interest only if nothing was registered).
+fn poll_readable(stream: &Stream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    match stream {
+        Stream::Tcp(s) => s.poll_readable(cx),
+        Stream::Unix(s) => s.poll_readable(cx),
+    }
+}
+
 /// What `poll(2)` found.
 struct Ready {
     readable: bool,
@@ -792,7 +939,8 @@ impl Drop for Call {
     }
 }
 
-/// A queued notification; it only waits when the write buffer is full.
+/// A queued notification; it only waits when the write buffer is full, or yields once
+/// when it has to write its burst.
 #[derive(Debug)]
 pub(crate) struct Notify {
     conn: Arc<Connection>,
@@ -802,6 +950,14 @@ pub(crate) struct Notify {
     timeout: Duration,
     /// The buffer was full when it was queued.
     wait: bool,
+    /// This notification owns the flush of its burst (`State::flush_owned`): it yields
+    /// once, then writes the buffer if others appended meanwhile, else hands the write to
+    /// a flusher task (a caller that awaits its notifications one by one keeps appending
+    /// while the flusher's write is on its way, instead of paying a `write` each).
+    owner: bool,
+    /// Stream offset up to which the buffer held bytes when this was queued.
+    queued_to: u64,
+    yielded: bool,
     done: bool,
 }
 
@@ -815,6 +971,24 @@ impl Notify {
         self.done = true;
         Poll::Ready(result)
     }
+
+    /// The owner's write, after its yield: the whole buffer if the socket takes it, else
+    /// the rest is handed to the driver or a flusher task. `alone`: nothing was appended
+    /// since this notification, so leave the write to a flusher task.
+    fn flush_burst(&mut self, st: &mut State, alone: bool) -> Result<(), CallError> {
+        st.flush_owned = false;
+        if let Some(reason) = &st.broken {
+            return Err(CallError::Lost(reason.clone()));
+        }
+        if !alone {
+            if let Err(reason) = st.flush(&mut Context::from_waker(Waker::noop())) {
+                st.fail(&reason);
+                return Err(CallError::Lost(reason));
+            }
+        }
+        st.schedule_flush(&self.conn);
+        Ok(())
+    }
 }
 
 impl Future for Notify {
@@ -823,6 +997,20 @@ impl Future for Notify {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "Notify polled after completion");
+        if this.owner {
+            if !this.yielded {
+                // Let the other notifications (and calls) of this tick append first.
+                this.yielded = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            this.owner = false;
+            this.done = true;
+            let conn = Arc::clone(&this.conn);
+            let mut st = lock(&conn.state);
+            let alone = st.written + st.backlog() as u64 <= this.queued_to;
+            return Poll::Ready(this.flush_burst(&mut st, alone));
+        }
         if !this.wait {
             this.done = true;
             return Poll::Ready(Ok(()));
@@ -869,9 +1057,15 @@ impl Future for Notify {
 
 impl Drop for Notify {
     fn drop(&mut self) {
-        if !self.done && self.wait {
-            let conn = Arc::clone(&self.conn);
-            let mut st = lock(&conn.state);
+        if self.done {
+            return;
+        }
+        let conn = Arc::clone(&self.conn);
+        let mut st = lock(&conn.state);
+        if self.owner {
+            // Dropped before its write: write now (no waiting), or hand the rest on.
+            let _ = self.flush_burst(&mut st, false);
+        } else if self.wait {
             st.release_driver(self.token);
             st.schedule_flush(&conn);
         }
@@ -894,7 +1088,7 @@ impl Future for Flusher {
         let st = &mut *guard;
         if st.broken.is_some() {
             st.release_driver(FLUSHER_TOKEN);
-            st.flush_scheduled = false;
+            st.flush_owned = false;
             return Poll::Ready(());
         }
         if st.driver.is_none() {
@@ -911,7 +1105,7 @@ impl Future for Flusher {
         } else if let Err(e) = st.flush_or_poke() {
             st.fail(e);
         }
-        st.flush_scheduled = false;
+        st.flush_owned = false;
         Poll::Ready(())
     }
 }
@@ -968,7 +1162,7 @@ mod tests {
         let ex = async_executor::LocalExecutor::new();
         let calls: Vec<_> = (0..6)
             .map(|_| {
-                let call = conn.call("m", &(), Duration::from_secs(5)).unwrap();
+                let call = conn.call("m", &(), Deadline::after(Duration::from_secs(5))).unwrap();
                 let msgid = call.msgid;
                 ex.spawn(async move { (msgid, call.await) })
             })
@@ -1008,11 +1202,11 @@ mod tests {
     fn a_wrapped_msgid_skips_the_call_still_waiting_on_it() {
         let (conn, _server) = pair();
         conn.set_next_msgid(5);
-        let first = conn.call("m", &(), Duration::from_secs(5)).unwrap();
+        let first = conn.call("m", &(), Deadline::after(Duration::from_secs(5))).unwrap();
         assert_eq!(first.msgid, 5);
         // 2^32 calls later the counter is back at 5, with call 5 still in flight.
         conn.set_next_msgid(5);
-        let second = conn.call("m", &(), Duration::from_secs(5)).unwrap();
+        let second = conn.call("m", &(), Deadline::after(Duration::from_secs(5))).unwrap();
         assert_eq!(second.msgid, 6);
         let (a, b) = futures_lite::future::block_on(futures_lite::future::zip(first, second));
         assert_eq!(RawValue::from_slice(&a.unwrap()).unwrap().deserialize::<u32>().unwrap(), 5);
@@ -1027,7 +1221,9 @@ mod tests {
         let calls: Vec<_> = (0..50)
             .map(|_| {
                 let conn = Arc::clone(&conn);
-                ex.spawn(async move { conn.call("m", &(), Duration::from_secs(5)).unwrap().await })
+                ex.spawn(async move {
+                    conn.call("m", &(), Deadline::after(Duration::from_secs(5))).unwrap().await
+                })
             })
             .collect();
         futures_lite::future::block_on(ex.run(async {
@@ -1079,7 +1275,10 @@ mod tests {
         let (conn, server) = note_counter();
         futures_lite::future::block_on(async {
             for i in 0..10_000u64 {
-                conn.notify("n", &(i,), Duration::from_secs(5)).unwrap().await.unwrap();
+                conn.notify("n", &(i,), Duration::from_secs(5), Drive::Async)
+                    .unwrap()
+                    .await
+                    .unwrap();
             }
         });
         // Nothing else writes: the flusher task sends the tail.
@@ -1099,7 +1298,10 @@ mod tests {
     fn a_lone_notification_is_flushed_without_a_later_call() {
         let (conn, server) = note_counter();
         futures_lite::future::block_on(async {
-            conn.notify("n", &(0u64,), Duration::from_secs(5)).unwrap().await.unwrap();
+            conn.notify("n", &(0u64,), Duration::from_secs(5), Drive::Async)
+                .unwrap()
+                .await
+                .unwrap();
         });
         let deadline = Instant::now() + Duration::from_secs(20);
         while lock(&conn.state).unflushed() && Instant::now() < deadline {
@@ -1136,7 +1338,10 @@ mod tests {
                     if ms == 50 {
                         Timer::after(Duration::from_millis(20)).await;
                     }
-                    let r = conn.call("m", &(), Duration::from_millis(ms)).unwrap().await;
+                    let r = conn
+                        .call("m", &(), Deadline::after(Duration::from_millis(ms)))
+                        .unwrap()
+                        .await;
                     // Expired alone: the long calls were not swept along with it.
                     let others_live = lock(&conn.state).pending.values().all(|s| !s.expired);
                     order.lock().unwrap().push((ms, others_live));

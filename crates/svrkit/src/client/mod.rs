@@ -91,14 +91,14 @@ pub use stream::Endpoint;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use svrkit_codec::RawValue;
 
 use crate::config::{ClientConfig, Routing};
-use conn::{CallError, StartError};
+use conn::{CallError, Deadline, StartError};
 pub(crate) use route::RouteKey;
 use route::{Node, Topology};
 
@@ -281,6 +281,15 @@ impl Client {
         method: &str,
         params: &(impl Serialize + ?Sized),
     ) -> Result<(), ClientError> {
+        self.notify_with(method, params, Drive::Async).await
+    }
+
+    pub(crate) async fn notify_with(
+        &self,
+        method: &str,
+        params: &(impl Serialize + ?Sized),
+        drive: Drive,
+    ) -> Result<(), ClientError> {
         let topology = self.shared.topology();
         let route = self.default_route();
         let Some(index) = topology.pick(route, &[], &self.shared.round_robin)? else {
@@ -288,9 +297,9 @@ impl Client {
         };
         let node = &topology.nodes[index];
         let result = async {
-            let conn = node.connection(self.shared.timeout).await?;
+            let conn = node.connection(self.shared.timeout, drive).await?;
             let notify = conn
-                .notify(method, params, self.shared.timeout)
+                .notify(method, params, self.shared.timeout, drive)
                 .map_err(|e| start_error(e, method, &node.name))?;
             notify.await.map_err(|e| call_error(e, method, &node.name, self.shared.timeout))
         }
@@ -375,19 +384,19 @@ impl Client {
         drive: Drive,
     ) -> Result<Vec<u8>, ClientError> {
         let timeout = self.shared.timeout;
-        let start = Instant::now();
-        let conn = node.connection(timeout).await?;
-        let remaining = timeout.saturating_sub(start.elapsed()).max(Duration::from_millis(1));
+        // One clock read per attempt: connecting and the call share the deadline.
+        let deadline = Deadline::after(timeout);
+        let conn = node.connection(timeout, drive).await?;
         if drive == Drive::Blocking {
             let done = conn
-                .call_blocking(method, params, remaining)
+                .call_blocking(method, params, deadline)
                 .map_err(|e| start_error(e, method, &node.name))?;
             if let Some(outcome) = done {
                 return outcome.map_err(|e| call_error(e, method, &node.name, timeout));
             }
         }
         let call =
-            conn.call(method, params, remaining).map_err(|e| start_error(e, method, &node.name))?;
+            conn.call(method, params, deadline).map_err(|e| start_error(e, method, &node.name))?;
         call.await.map_err(|e| call_error(e, method, &node.name, timeout))
     }
 
