@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use svrkit_codec::{encode_value, Decoder, Message, RawValue};
-use svrkit_fuzz::Echomsg;
+use svrkit_fuzz::{Echomsg, EchomsgView};
 
 fn check(raw: RawValue<'_>) {
     if let Ok((msg,)) = raw.deserialize::<(Echomsg,)>() {
@@ -15,8 +15,30 @@ fn check(raw: RawValue<'_>) {
     if let Ok(msg) = raw.deserialize::<Echomsg>() {
         round_trip(&msg);
     }
+    let owned = raw.deserialize::<Echomsg>().ok();
+    if let Ok(view) = raw.deserialize::<EchomsgView<'_>>() {
+        views_agree(&view, owned.as_ref());
+    }
     let _ = raw.deserialize::<(i64, String, Vec<bool>)>();
     let _ = raw.to_string();
+}
+
+/// A view decodes (where its elements do) to what the owned proto holds, and re-encodes
+/// to bytes that read back as the same view.
+fn views_agree(view: &EchomsgView<'_>, owned: Option<&Echomsg>) {
+    let ints = view.vec_int.to_vec();
+    let dict = view.dict_string.collect::<std::collections::BTreeMap<i64, &str>>();
+    if let (Some(owned), Ok(ints), Ok(dict)) = (owned, &ints, &dict) {
+        assert_eq!(view.my_string, owned.my_string);
+        assert_eq!(ints, &owned.vec_int);
+        let dict: std::collections::BTreeMap<i64, String> =
+            dict.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        assert_eq!(dict, owned.dict_string);
+    }
+    let mut buf = Vec::new();
+    encode_value(&mut buf, view).expect("a view re-encodes");
+    let back: EchomsgView<'_> = svrkit_codec::from_slice(&buf).expect("a re-encoded view decodes");
+    assert_eq!(&back, view);
 }
 
 fn round_trip(msg: &Echomsg) {

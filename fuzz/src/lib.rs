@@ -17,6 +17,21 @@ pub struct Echomsg {
     pub dict_string: BTreeMap<i64, String>,
 }
 
+/// The same proto as zero-allocation views over the buffer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EchomsgView<'a> {
+    /// A string field, borrowed.
+    #[serde(borrow)]
+    pub my_string: &'a str,
+    /// A list of ints, decoded on demand.
+    #[serde(borrow)]
+    pub vec_int: svrkit_codec::ArrayRef<'a, i64>,
+    /// An int -> string dict, decoded on demand.
+    #[serde(borrow)]
+    pub dict_string: svrkit_codec::MapRef<'a, i64, &'a str>,
+}
+
 /// An owned copy of one decoding step, comparable across runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {

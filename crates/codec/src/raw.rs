@@ -355,38 +355,53 @@ impl serde::Serialize for RawValue<'_> {
 }
 
 /// Through this crate's deserializer, a `RawValue` field takes the bytes of whatever value
-/// is there, undecoded (two header walks: the deserializer's, to find its end, and a check
-/// that they are one well-formed value): decoding deferred until, and unless, the handler
-/// asks. Other deserializers must hand over bytes holding exactly one msgpack value (as
-/// bytes); their nesting depth is not checked again.
+/// is there, undecoded: decoding deferred until, and unless, the handler asks. The one
+/// header walk that finds the value's end is also its check (complete, no reserved byte;
+/// and it lies within a value checked whole). Other deserializers (which answer the
+/// newtype request with `visit_newtype_struct`) must hand over bytes (e.g. a msgpack bin)
+/// holding exactly one well-formed msgpack value, which is checked the same way (their
+/// nesting depth is not).
 impl<'de: 'a, 'a> serde::Deserialize<'de> for RawValue<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
+        /// What this crate's deserializer calls directly: bytes it has walked (checked).
+        struct Trusted;
+        impl<'de> serde::de::Visitor<'de> for Trusted {
             type Value = RawValue<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("the bytes of one msgpack value")
-            }
-            fn visit_newtype_struct<D: serde::Deserializer<'de>>(
-                self,
-                d: D,
-            ) -> Result<Self::Value, D::Error> {
-                // Other deserializers (rmp-serde): the bytes of a bin.
-                d.deserialize_bytes(self)
             }
             fn visit_borrowed_bytes<E: serde::de::Error>(
                 self,
                 b: &'de [u8],
             ) -> Result<Self::Value, E> {
-                // One well-formed value, exactly (a header walk). This crate's deserializer
-                // hands over a part of a value it was given checked; from others, this is
-                // what keeps a RawValue re-encoded later from breaking a stream.
+                Ok(RawValue::new_unchecked(b))
+            }
+            fn visit_newtype_struct<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Self::Value, D::Error> {
+                // Another deserializer: the bytes of a bin, checked.
+                d.deserialize_bytes(Checked)
+            }
+        }
+        /// Bytes from another deserializer: one well-formed value, exactly (a header walk),
+        /// so that re-encoding it cannot break a stream.
+        struct Checked;
+        impl<'de> serde::de::Visitor<'de> for Checked {
+            type Value = RawValue<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bytes holding one msgpack value")
+            }
+            fn visit_borrowed_bytes<E: serde::de::Error>(
+                self,
+                b: &'de [u8],
+            ) -> Result<Self::Value, E> {
                 if skip(b, 0) != Some(b.len()) {
                     return Err(E::custom("not exactly one well-formed msgpack value"));
                 }
                 Ok(RawValue::new_unchecked(b))
             }
         }
-        d.deserialize_newtype_struct(crate::ser::RAW_TOKEN, V)
+        d.deserialize_newtype_struct(crate::ser::RAW_TOKEN, Trusted)
     }
 }

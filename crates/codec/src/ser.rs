@@ -14,9 +14,6 @@ use crate::EncodeError;
 
 pub(crate) struct Serializer<'b> {
     pub(crate) buf: &'b mut Vec<u8>,
-    /// The next `serialize_bytes` is a [`RawValue`](crate::RawValue)'s msgpack bytes, to
-    /// be copied as they are (set by `serialize_newtype_struct` for [`RAW_TOKEN`]).
-    raw: bool,
 }
 
 /// The newtype-struct name through which a [`RawValue`](crate::RawValue) tells this
@@ -76,7 +73,7 @@ fn len32(what: &'static str, len: usize) -> Result<u32> {
 impl<'b> Serializer<'b> {
     #[inline]
     pub(crate) fn new(buf: &'b mut Vec<u8>) -> Self {
-        Serializer { buf, raw: false }
+        Serializer { buf }
     }
 
     #[inline(never)]
@@ -286,12 +283,6 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
     }
 
     fn serialize_bytes(self, v: &[u8]) -> Result {
-        if self.raw {
-            // A RawValue's bytes: already msgpack.
-            self.raw = false;
-            self.buf.extend_from_slice(v);
-            return Ok(());
-        }
         let n = len32("bin", v.len())?;
         if n <= 0xff {
             self.buf.extend_from_slice(&[0xc4, n as u8]);
@@ -345,15 +336,7 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
         value: &T,
     ) -> Result {
         if name == RAW_TOKEN {
-            self.raw = true;
-            let result = value.serialize(&mut *self);
-            if std::mem::take(&mut self.raw) {
-                return Err(EncodeError::Serialize {
-                    message: "a raw msgpack value must serialize as bytes".to_string(),
-                }
-                .into());
-            }
-            return result;
+            return value.serialize(RawSink { buf: self.buf });
         }
         value.serialize(self)
     }
@@ -569,5 +552,92 @@ impl ser::SerializeStructVariant for Fixed<'_, '_> {
     #[inline]
     fn end(self) -> Result {
         Ok(())
+    }
+}
+
+/// Where a [`RawValue`](crate::RawValue) goes (`serialize_newtype_struct` with
+/// [`RAW_TOKEN`]): its bytes, already msgpack, are copied as they are. Nothing else is
+/// expected here.
+struct RawSink<'b> {
+    buf: &'b mut Vec<u8>,
+}
+
+/// Everything but bytes is an error in a [`RawSink`].
+macro_rules! not_raw {
+    ($($method:ident($($arg:ty),*) -> $ret:ty;)*) => {$(
+        fn $method(self, $(_: $arg),*) -> Result<$ret> {
+            Err(EncodeError::Serialize {
+                message: "a raw msgpack value must serialize as bytes".to_string(),
+            }
+            .into())
+        }
+    )*};
+}
+
+impl ser::Serializer for RawSink<'_> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = ser::Impossible<(), Error>;
+    type SerializeTuple = ser::Impossible<(), Error>;
+    type SerializeTupleStruct = ser::Impossible<(), Error>;
+    type SerializeTupleVariant = ser::Impossible<(), Error>;
+    type SerializeMap = ser::Impossible<(), Error>;
+    type SerializeStruct = ser::Impossible<(), Error>;
+    type SerializeStructVariant = ser::Impossible<(), Error>;
+
+    fn serialize_bytes(self, v: &[u8]) -> Result {
+        self.buf.extend_from_slice(v);
+        Ok(())
+    }
+
+    not_raw! {
+        serialize_bool(bool) -> ();
+        serialize_i8(i8) -> ();
+        serialize_i16(i16) -> ();
+        serialize_i32(i32) -> ();
+        serialize_i64(i64) -> ();
+        serialize_u8(u8) -> ();
+        serialize_u16(u16) -> ();
+        serialize_u32(u32) -> ();
+        serialize_u64(u64) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_char(char) -> ();
+        serialize_str(&str) -> ();
+        serialize_none() -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_unit_variant(&'static str, u32, &'static str) -> ();
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    }
+
+    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result {
+        Err(EncodeError::Serialize {
+            message: "a raw msgpack value must serialize as bytes".to_string(),
+        }
+        .into())
+    }
+
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, value: &T) -> Result {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result {
+        Err(EncodeError::Serialize {
+            message: "a raw msgpack value must serialize as bytes".to_string(),
+        }
+        .into())
     }
 }
