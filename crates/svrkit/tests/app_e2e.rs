@@ -525,6 +525,26 @@ fn init_failure_in_a_process_worker_fails_the_start_and_leaves_nothing() {
     }
 }
 
+#[test]
+fn an_init_hook_that_panics_fails_the_start_with_its_message() {
+    let panic = [("APP_ECHO_PANIC_INIT", "no DATABASE_URL")];
+    let want = "init panicked on purpose: no DATABASE_URL";
+    for mode in ["process", "coroutine"] {
+        let dir = TempDir::new(&format!("panic-{mode}"));
+        let _guard = TreeGuard(&dir);
+        let conf = dir.conf(&rpc_conf(&dir, mode));
+        let (code, out, err) = run(&dir, &["-c", conf.to_str().unwrap(), "start"], &panic);
+        assert_eq!(code, 1, "{mode}: {out}{err}");
+        let line = err.lines().find(|l| l.starts_with("app_echo: did not start: ")).unwrap_or("");
+        assert!(line.contains("panicked at ") && line.contains(want), "{mode}: {err}");
+        if mode == "process" {
+            assert!(line.contains("rpc#"), "names the worker: {line}");
+        }
+        assert_eq!(processes_of(&dir), Vec::<u32>::new(), "{mode}: nothing left running");
+        assert!(!dir.join("app_echo.pid").exists());
+    }
+}
+
 mod registry {
     use super::*;
     use svrkit_discovery::testing::ZkServer;

@@ -40,10 +40,14 @@ pub(super) fn main<H: Send + Sync + 'static>(app: App<H>) -> ExitCode {
             // start-up with this message instead of restarting the worker forever.
             Role::Rpc(worker) => {
                 let notifier = worker.notifier();
+                report_main_thread_panics(&notifier);
                 rpc_worker(app, &args.conf, worker).inspect_err(|e| notifier.failed(&e.to_string()))
             }
-            Role::SelfWorker(worker) => self_worker(app, &args.conf, &worker)
-                .inspect_err(|e| worker.notifier().failed(&e.to_string())),
+            Role::SelfWorker(worker) => {
+                report_main_thread_panics(&worker.notifier());
+                self_worker(app, &args.conf, &worker)
+                    .inspect_err(|e| worker.notifier().failed(&e.to_string()))
+            }
         });
     match outcome {
         Ok(code) => code,
@@ -60,6 +64,30 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// SIGHUP's number on Linux.
 const SIGHUP: i32 = 1;
+
+/// Reports a panic of the main thread before the ready report (an init hook's `unwrap`)
+/// as the start-up failure, with its message and place; the default hook still prints it.
+/// Panics elsewhere (handler and self worker threads) and after the report change nothing.
+fn report_main_thread_panics(notifier: &ReadyNotifier) {
+    if !notifier.is_pending() {
+        return;
+    }
+    let notifier = notifier.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some("main") && notifier.is_pending() {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
+            let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line()));
+            notifier.failed(&format!("panicked{}: {message}", at.unwrap_or_default()));
+        }
+        previous(info);
+    }));
+}
 
 fn is_process(w: WorkerType) -> bool {
     matches!(w, WorkerType::Process | WorkerType::ProcessCoroutine)
@@ -208,7 +236,10 @@ fn master<H: Send + Sync + 'static>(app: App<H>, args: &Args) -> Result<ExitCode
                     println!("{name}: started (pid {pid}; {detail}; log {})", log_file.display());
                     return Ok(ExitCode::SUCCESS);
                 }
-                Daemonized::Daemon { pid_file, ready } => (Some(pid_file), ready),
+                Daemonized::Daemon { pid_file, ready } => {
+                    report_main_thread_panics(&ready);
+                    (Some(pid_file), ready)
+                }
             }
         }
         _ => match config.pid_file.as_ref().map(PidFile::new) {

@@ -3,6 +3,8 @@
 //! init_pid]`, `slow(ms, tag)` (appends `tag` to `$APP_ECHO_DIR/slow.log` on arrival, then
 //! sleeps). Self workers write a heartbeat file `$APP_ECHO_DIR/hb-<group>-<id>` every 50 ms;
 //! a worker of group `crashy` panics on its first run (marker file `crashed-<group>-<id>`).
+//! The init hook fails when `APP_ECHO_FAIL_INIT` is set, and panics when
+//! `APP_ECHO_PANIC_INIT` is.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,6 +25,9 @@ struct State {
 fn init(_config: &ServerConfig) -> Result<State, BoxError> {
     if let Ok(why) = std::env::var("APP_ECHO_FAIL_INIT") {
         return Err(format!("refusing to start: {why}").into());
+    }
+    if let Ok(why) = std::env::var("APP_ECHO_PANIC_INIT") {
+        panic!("init panicked on purpose: {why}");
     }
     let dir =
         std::env::var_os("APP_ECHO_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
