@@ -3,14 +3,15 @@
 //! `cargo bench -p svrkit-codec --bench codec`. The bar: a full round trip (encode request,
 //! decode it + params, encode response, decode it + result) under 300 ns. `round_trip`
 //! uses the owned proto generated code declares; `round_trip_borrowed` the same wire
-//! bytes into a proto borrowing its strings, which isolates the codec from the allocator.
+//! bytes into a proto borrowing its strings, which isolates the codec from the allocator;
+//! `round_trip_view` into a proto of views (`&str`, `ArrayRef`, `MapRef`): no allocation.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde::{Deserialize, Serialize};
-use svrkit_codec::{encode_request, encode_response, Decoder, Message};
+use svrkit_codec::{encode_request, encode_response, ArrayRef, Decoder, MapRef, Message};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -27,6 +28,18 @@ struct EchomsgRef<'a> {
     vec_int: Vec<i64>,
     #[serde(borrow)]
     dict_string: BTreeMap<i64, &'a str>,
+}
+
+/// The same proto as views: nothing allocated, containers decoded on demand.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+struct EchomsgView<'a> {
+    #[serde(borrow)]
+    my_string: &'a str,
+    #[serde(borrow)]
+    vec_int: ArrayRef<'a, i64>,
+    #[serde(borrow)]
+    dict_string: MapRef<'a, i64, &'a str>,
 }
 
 fn sample() -> Echomsg {
@@ -109,6 +122,18 @@ fn bench(c: &mut Criterion) {
             encode_response(&mut resp, msgid, &got).unwrap();
             let result = response_result(&mut decoder, &resp);
             black_box(result.deserialize::<EchomsgRef<'_>>().unwrap());
+        })
+    });
+    g.bench_function("round_trip_view", |b| {
+        b.iter(|| {
+            req.clear();
+            encode_request(&mut req, black_box(7), "echo1", black_box(&[&msg])).unwrap();
+            let (msgid, params) = request_params(&mut decoder, &req);
+            let (got,): (EchomsgView<'_>,) = params.deserialize().unwrap();
+            resp.clear();
+            encode_response(&mut resp, msgid, &got).unwrap();
+            let result = response_result(&mut decoder, &resp);
+            black_box(result.deserialize::<EchomsgView<'_>>().unwrap());
         })
     });
     g.finish();

@@ -53,10 +53,11 @@
 //! into the buffer. Both are tested against rmp-serde, which is only a dev-dependency.
 //!
 //! Owned typed values cost what they allocate: decoding seed 000's `echomsg` into `String`s
-//! and a `BTreeMap` is dominated by its 7 allocations, not by the codec. Types that borrow
-//! (`&str`, `&[u8]`) avoid them where a handler allows: about a quarter of the round trip
-//! (see *Measuring*). A `Cow<'a, str>` field with `#[serde(borrow)]` is borrowed too, but
-//! serde fills a `Cow` nested in a container (`BTreeMap<i64, Cow<str>>`) as owned: use
+//! and a `BTreeMap` is dominated by its 7 allocations, their frees and the map's inserts,
+//! not by the codec. Types that borrow (`&str`, `&[u8]`) avoid some of them where a
+//! handler allows; views (`ArrayRef`, `MapRef`, `RawValue` fields, below) avoid all of
+//! them (see *Measuring*). A `Cow<'a, str>` field with `#[serde(borrow)]` is borrowed too,
+//! but serde fills a `Cow` nested in a container (`BTreeMap<i64, Cow<str>>`) as owned: use
 //! `&'a str` there.
 //!
 //! # Protos as arrays
@@ -114,6 +115,50 @@
 //!
 //! Tuples (e.g. dialect-001 params decoded as `(i64, String)`) stay strict: a wrong
 //! element count is an error, which a server reports as invalid params.
+//!
+//! # Zero-allocation protos
+//!
+//! A proto whose strings are `&'a str` and whose containers are views decodes without
+//! allocating: [`ArrayRef<'a, T>`](ArrayRef) (for `Vec<T>`) and
+//! [`MapRef<'a, K, V>`](MapRef) (for a dict) keep the container's bytes in the buffer,
+//! found with one header walk, and decode elements when iterated; a [`RawValue`] field
+//! keeps any value undecoded. Written back (through this crate's serializer) they are
+//! copied byte for byte, so an echo re-encodes a view with one `memcpy` per container.
+//! Missing or nil containers are empty; the other proto rules above hold.
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use svrkit_codec::{encode_value, from_slice, ArrayRef, MapRef};
+//!
+//! #[derive(Debug, Default, Serialize, Deserialize)]
+//! #[serde(default)]
+//! pub struct EchomsgView<'a> {
+//!     #[serde(borrow)]
+//!     pub my_string: &'a str,
+//!     #[serde(borrow)]
+//!     pub vec_int: ArrayRef<'a, i64>,
+//!     #[serde(borrow)]
+//!     pub dict_string: MapRef<'a, i64, &'a str>,
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // ["hi", [1, 300], {7: "seven"}], as a peer sends it.
+//! let wire = b"\x93\xa2hi\x92\x01\xcd\x01\x2c\x81\x07\xa5seven";
+//! let view: EchomsgView<'_> = from_slice(wire)?;
+//! assert_eq!(view.vec_int.iter().sum::<Result<i64, _>>()?, 301);
+//! assert_eq!(view.dict_string.get(&7)?, Some("seven"));
+//! let owned: Vec<i64> = view.vec_int.to_vec()?; // when a handler needs ownership
+//! assert_eq!(owned, [1, 300]);
+//!
+//! let mut echo = Vec::new();
+//! encode_value(&mut echo, &view)?; // the same bytes, copied
+//! assert_eq!(echo, wire);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Through another serde serializer a view is written as a msgpack bin of its bytes, and
+//! another deserializer must hand one over as bytes: views are for this codec.
 //!
 //! # Errors on the wire
 //!
