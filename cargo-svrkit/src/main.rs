@@ -435,7 +435,7 @@ fn control_in(dir: &Path, conf: Option<PathBuf>, action: Control) -> Result<(u8,
     match action {
         Control::Status => {
             let status = pid_file.status()?;
-            Ok((status.lsb_exit_code(), format!("{name}: {status}")))
+            Ok((status.lsb_exit_code(), format!("{name}: {}", status.with_details())))
         }
         Control::Stop => {
             // As long as the server itself waits: its drain, then the kill grace.
@@ -521,7 +521,9 @@ mod tests {
         let pid = sleeper.0.id();
         let dir = crate_dir("sleep", Some(pid));
         let ctl = |action| control_in(dir.path(), None, action).unwrap();
-        assert_eq!(ctl(Control::Status), (0, format!("svc: running (pid {pid})")));
+        let (code, line) = ctl(Control::Status);
+        assert_eq!(code, 0, "{line}");
+        assert!(line.starts_with(&format!("svc: running (pid {pid}; up ")), "{line}");
         assert_eq!(ctl(Control::Stop), (0, format!("svc: stopped (pid {pid})")));
         let status = sleeper.0.wait().unwrap();
         assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(15), "SIGTERM");

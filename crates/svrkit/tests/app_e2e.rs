@@ -361,7 +361,10 @@ fn daemon_start_status_restart_stop_round_trip() {
     assert_eq!(c.call::<String>("echo", &("daemon",)).unwrap(), "daemon");
 
     let (code, out, _) = run(&dir, &["-c", conf, "status"], &[]);
-    assert_eq!((code, out.trim()), (0, format!("app_echo: running (pid {pid})").as_str()));
+    assert_eq!(code, 0, "{out}");
+    let out = out.trim();
+    assert!(out.starts_with(&format!("app_echo: running (pid {pid}; up ")), "{out}");
+    assert!(out.ends_with("s; 2 rpc workers)"), "worker_sum = 2 processes: {out}");
     // A second start is refused while it runs.
     let (code, _, err) = run(&dir, &["-c", conf, "-d"], &[]);
     assert_eq!(code, 1, "{err}");

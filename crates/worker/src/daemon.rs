@@ -95,7 +95,85 @@ impl fmt::Display for PidStatus {
     }
 }
 
+/// What a running service looks like from outside: for `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProcessInfo {
+    /// How long the master has run (`None` if `/proc` does not say).
+    pub uptime: Option<Duration>,
+    /// Pids of its rpc worker processes.
+    pub rpc_workers: Vec<u32>,
+    /// Pids of its self worker processes.
+    pub self_workers: Vec<u32>,
+}
+
+impl ProcessInfo {
+    /// Looks at the process `pid` (a master) and its worker children in `/proc`.
+    pub fn of(pid: u32) -> ProcessInfo {
+        let mut info = ProcessInfo {
+            uptime: crate::sys::uptime_of(pid),
+            rpc_workers: Vec::new(),
+            self_workers: Vec::new(),
+        };
+        for (child, role) in crate::sys::worker_children(pid) {
+            match role.as_str() {
+                "rpc" => info.rpc_workers.push(child),
+                "self" => info.self_workers.push(child),
+                _ => {}
+            }
+        }
+        info
+    }
+}
+
+/// `up 2h 5m; 4 rpc workers, 2 self workers` (worker counts only when there are any).
+impl fmt::Display for ProcessInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        if let Some(up) = self.uptime {
+            let s = up.as_secs();
+            let (d, h, m, s) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+            f.write_str("up ")?;
+            if d > 0 {
+                write!(f, "{d}d {h}h")?;
+            } else if h > 0 {
+                write!(f, "{h}h {m}m")?;
+            } else if m > 0 {
+                write!(f, "{m}m {s}s")?;
+            } else {
+                write!(f, "{s}s")?;
+            }
+            sep = "; ";
+        }
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let (r, s) = (self.rpc_workers.len(), self.self_workers.len());
+        match (r, s) {
+            (0, 0) => Ok(()),
+            (r, 0) => write!(f, "{sep}{r} rpc worker{}", plural(r)),
+            (0, s) => write!(f, "{sep}{s} self worker{}", plural(s)),
+            (r, s) => write!(f, "{sep}{r} rpc worker{}, {s} self worker{}", plural(r), plural(s)),
+        }
+    }
+}
+
 impl PidStatus {
+    /// The text of `status`: like `Display`, plus the uptime and worker processes of a
+    /// running service (`running (pid 7; up 2m 5s; 4 rpc workers)`, see
+    /// [`ProcessInfo`]).
+    pub fn with_details(&self) -> String {
+        match self {
+            PidStatus::Running { pid } => {
+                let info = ProcessInfo::of(*pid).to_string();
+                if info.is_empty() {
+                    self.to_string()
+                } else {
+                    format!("running (pid {pid}; {info})")
+                }
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The LSB init-script exit code of `status`: 0 running, 1 stale pid file,
     /// 3 not running.
     pub fn lsb_exit_code(&self) -> u8 {
@@ -639,6 +717,23 @@ mod tests {
             "a process of another name is not the service"
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn process_info_of_a_live_process_and_its_text() {
+        let me = ProcessInfo::of(std::process::id());
+        assert!(me.uptime.is_some_and(|u| u < Duration::from_secs(3600)), "{me:?}");
+        assert!(me.rpc_workers.is_empty() && me.self_workers.is_empty());
+        let info = |secs: Option<u64>, r: usize, s: usize| ProcessInfo {
+            uptime: secs.map(Duration::from_secs),
+            rpc_workers: (0..r as u32).collect(),
+            self_workers: (0..s as u32).collect(),
+        };
+        assert_eq!(info(Some(5), 0, 0).to_string(), "up 5s");
+        assert_eq!(info(Some(125), 1, 0).to_string(), "up 2m 5s; 1 rpc worker");
+        assert_eq!(info(Some(7500), 4, 2).to_string(), "up 2h 5m; 4 rpc workers, 2 self workers");
+        assert_eq!(info(Some(90_000), 0, 3).to_string(), "up 1d 1h; 3 self workers");
+        assert_eq!(info(None, 2, 0).to_string(), "2 rpc workers");
     }
 
     #[test]

@@ -204,7 +204,7 @@ mod sys;
 
 pub use daemon::{
     daemonize, is_daemon_process, stop, DaemonConfig, Daemonized, PidFile, PidFileGuard, PidStatus,
-    StaleReason, StopOutcome, ENV_DAEMON, ENV_DAEMON_READY_FD,
+    ProcessInfo, StaleReason, StopOutcome, ENV_DAEMON, ENV_DAEMON_READY_FD,
 };
 pub use error::Error;
 pub use ready::ReadyNotifier;

@@ -131,3 +131,43 @@ pub(crate) fn argv0_of(pid: u32) -> Option<String> {
 pub(crate) fn file_name(p: &Path) -> Option<&std::ffi::OsStr> {
     p.file_name()
 }
+
+/// How long `pid` has been running, from `/proc/PID/stat` (start time in clock ticks
+/// after boot) and `/proc/uptime`.
+pub(crate) fn uptime_of(pid: u32) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is field 3, starttime field 22.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let start_ticks: u64 = rest.split_whitespace().nth(19)?.parse().ok()?;
+    let boot: f64 =
+        std::fs::read_to_string("/proc/uptime").ok()?.split_whitespace().next()?.parse().ok()?;
+    let ticks = rustix::param::clock_ticks_per_second().max(1);
+    let started = start_ticks as f64 / ticks as f64;
+    Some(std::time::Duration::from_secs_f64((boot - started).max(0.0)))
+}
+
+/// Live children of `pid` with their `SVRKIT_ROLE` (`rpc` / `self`; empty when unset).
+pub(crate) fn worker_children(pid: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else { return out };
+    for e in rd.flatten() {
+        let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        let Some(i) = stat.rfind(')') else { continue };
+        let fields: Vec<&str> = stat[i + 1..].split_whitespace().collect();
+        if fields.len() < 2 || matches!(fields[0], "Z" | "X") || fields[1] != pid.to_string() {
+            continue;
+        }
+        let env = std::fs::read(format!("/proc/{child}/environ")).unwrap_or_default();
+        let role = env
+            .split(|b| *b == 0)
+            .find_map(|kv| kv.strip_prefix(b"SVRKIT_ROLE="))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default();
+        out.push((child, role));
+    }
+    out.sort();
+    out
+}

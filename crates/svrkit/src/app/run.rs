@@ -211,7 +211,7 @@ fn master<H: Send + Sync + 'static>(app: App<H>, args: &Args) -> Result<ExitCode
     match args.command {
         Command::Status => {
             let status = pid_file("status")?.status()?;
-            println!("{name}: {status}");
+            println!("{name}: {}", status.with_details());
             return Ok(ExitCode::from(status.lsb_exit_code()));
         }
         Command::Stop => {
