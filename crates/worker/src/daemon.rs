@@ -463,6 +463,12 @@ pub fn daemonize(config: &DaemonConfig) -> Result<Daemonized, Error> {
     }
     let (out, err) = match &config.log_file {
         Some(path) => {
+            // Its folder may not exist yet (the pid file's is created when claimed).
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Error::io(format!("create folder of log file {}", path.display()), e)
+                })?;
+            }
             let f = OpenOptions::new()
                 .create(true)
                 .append(true)

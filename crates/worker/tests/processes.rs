@@ -475,8 +475,9 @@ fn read_pid(path: &Path) -> Option<u32> {
 #[test]
 fn daemon_start_status_restart_stop_round_trip() {
     let dir = temp_dir("daemon");
-    let pid_file = dir.join("demo.pid");
-    let log = dir.join("demo.log");
+    // A folder that does not exist yet: `start` creates it for the pid and log files.
+    let pid_file = dir.join("run/demo.pid");
+    let log = dir.join("run/demo.log");
     let _guard = DaemonGuard(pid_file.clone());
     let p = pid_file.to_str().unwrap();
     let l = log.to_str().unwrap();
