@@ -297,7 +297,9 @@ impl Client {
         };
         let node = &topology.nodes[index];
         let result = async {
-            let conn = node.connection(self.shared.timeout, drive).await?;
+            // The idle check by readiness: nothing is read on a connection that only
+            // sends notifications, so the watch stays armed and checking costs no syscall.
+            let conn = node.connection(self.shared.timeout, Drive::Async).await?;
             let notify = conn
                 .notify(method, params, self.shared.timeout, drive)
                 .map_err(|e| start_error(e, method, &node.name))?;
