@@ -304,6 +304,47 @@ fn sigkilled_process_worker_is_replaced_and_calls_keep_succeeding() {
 }
 
 #[test]
+fn sighup_with_a_broken_config_keeps_the_old_workers_serving() {
+    let dir = TempDir::new("reload");
+    let good = rpc_conf(&dir, "process");
+    let conf = dir.conf(&good);
+    let mut server = Server::start(&dir, &conf, &[]);
+    let master = server.pid();
+    let rpc = || -> Vec<u32> {
+        children(master).into_iter().filter(|(_, r)| r == "rpc").map(|(p, _)| p).collect()
+    };
+    let old = wait_for(LONG, "two rpc workers", || Some(rpc()).filter(|p| p.len() == 2));
+    wait_for(LONG, "the tree to be ready", || {
+        server.log_text().contains("app_echo ready").then_some(())
+    });
+
+    // A typo in the config, then a reload: the new workers cannot start, the old serve on.
+    dir.conf(&good.replace("worker_type = process", "worker_type = proces"));
+    server.signal("HUP");
+    wait_for(LONG, "both reloads to fail", || {
+        (server.log_text().matches("reload failed: ").count() >= 2).then_some(())
+    });
+    let log = server.log_text();
+    assert!(log.contains("[rpc_server] worker_type: invalid value \"proces\""), "{log}");
+    assert_eq!(rpc(), old, "the old workers were kept");
+    let c = client(server.addr, 1, Duration::from_secs(5));
+    let (pid, _): (u32, u32) = c.call("whoami", &()).unwrap();
+    assert!(old.contains(&pid));
+
+    // Fixed config, reload: new workers take over, the old ones leave.
+    dir.conf(&good);
+    server.signal("HUP");
+    let new = wait_for(LONG, "a new generation", || {
+        Some(rpc()).filter(|p| p.len() == 2 && !p.iter().any(|p| old.contains(p)))
+    });
+    let c = client(server.addr, 1, Duration::from_secs(5));
+    let (pid, _): (u32, u32) = c.call("whoami", &()).unwrap();
+    assert!(new.contains(&pid), "{pid} not in {new:?}");
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(LONG).code(), Some(0));
+}
+
+#[test]
 fn process_mode_serves_a_unix_socket_too_and_removes_it() {
     let dir = TempDir::new("unix");
     let sock = dir.join("app_echo.sock");

@@ -54,7 +54,10 @@
 //! signal handler trips it async-signal-safely. On SIGTERM/SIGINT the master forwards
 //! SIGTERM to every child, waits for them up to `drain_timeout` + [`KILL_GRACE`],
 //! SIGKILLs the rest, and `run` returns (exit 0). A second SIGTERM/SIGINT kills at once.
-//! SIGHUP starts a fresh generation of workers, then drains the old one.
+//! SIGHUP starts a fresh generation of workers (same binary and arguments: they re-read
+//! the config file); each old
+//! worker drains once its successor reported ready, and one whose successor cannot start
+//! keeps serving ([`Event::ReloadFailed`]), so a bad config never takes the port down.
 //!
 //! # Start-up reports
 //!

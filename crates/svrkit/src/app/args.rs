@@ -35,11 +35,14 @@ pub(crate) fn usage(name: &str) -> String {
          \x20 -c CONF  server config (default: {name}_svr.conf)\n\
          \x20 -d       run as a daemon (same as `start`)\n\
          \x20 -h       show this help\n\
-         \x20 start    run as a daemon: detach, write the pid file ([app] pid), log next to it\n\
+         \x20 start    run as a daemon: detach, write the pid file ([app] pid), log next to it;\n\
+         \x20          returns once it serves (pid, address, log), or exits 1 saying why not\n\
          \x20 stop     stop the running server (SIGTERM through the pid file) and wait for it\n\
          \x20 restart  stop, then start\n\
          \x20 status   exit 0 if running, 1 if the pid file is stale, 3 if not running\n\
-         \x20 (none)   run in the foreground until SIGTERM / SIGINT"
+         \x20 (none)   run in the foreground until SIGTERM / SIGINT\n\n\
+         process worker modes reload on SIGHUP (kill -HUP PID): new workers re-read CONF and\n\
+         replace the old ones once ready; if they cannot start, the old ones keep serving"
     );
     s
 }
