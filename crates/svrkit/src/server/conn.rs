@@ -11,10 +11,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use async_executor::LocalExecutor;
-use async_io::Timer;
 use futures_lite::future::poll_fn;
 use svrkit_codec::{codes, encode_error, Limits, Message, MessageError, MessageKind, RpcError};
-use svrkit_transport::{Accepted, BatchWriter, FrameReader, Stream, TransportError};
+use svrkit_transport::reactor::Timer;
+use svrkit_transport::{Accepted, BatchWriter, FrameReader, LocalStream, TransportError};
 
 use super::limit::{Limiter, Permit};
 use super::router::{BoxFuture, Router};
@@ -121,7 +121,7 @@ enum End {
 
 /// Serve one connection until the peer leaves, the stream breaks, it idles out or the
 /// server stops; then wait for its calls to finish and their replies to be written.
-pub(crate) async fn serve(ctx: Rc<ConnCtx>, conn: Accepted) {
+pub(crate) async fn serve(ctx: Rc<ConnCtx>, conn: Accepted<LocalStream>) {
     let Accepted { stream, peer, permit } = conn;
     let (writer, flusher) = BatchWriter::with_stream(stream.clone());
     let Some(ex) = ctx.local.upgrade() else {
@@ -148,7 +148,11 @@ pub(crate) async fn serve(ctx: Rc<ConnCtx>, conn: Accepted) {
     drop(permit);
 }
 
-async fn read_loop(ctx: &ConnCtx, reader: &mut FrameReader<Stream>, writer: &BatchWriter) -> End {
+async fn read_loop(
+    ctx: &ConnCtx,
+    reader: &mut FrameReader<LocalStream>,
+    writer: &BatchWriter,
+) -> End {
     let mut stop = ctx.shutdown.listen();
     let mut idle = ctx.idle_timeout.map(|d| (d, Timer::after(d), Instant::now()));
     loop {
@@ -221,7 +225,7 @@ async fn read_loop(ctx: &ConnCtx, reader: &mut FrameReader<Stream>, writer: &Bat
 /// Dispatch every complete message in the read buffer.
 async fn process(
     ctx: &ConnCtx,
-    reader: &mut FrameReader<Stream>,
+    reader: &mut FrameReader<LocalStream>,
     writer: &BatchWriter,
 ) -> Result<(), TransportError> {
     let mut n = 0u32;

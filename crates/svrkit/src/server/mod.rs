@@ -60,9 +60,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_executor::LocalExecutor;
-use async_io::Timer;
 use svrkit_codec::{Limits, DEFAULT_MAX_DEPTH};
-use svrkit_transport::{Accepted, Addr, Gate, Listener, Policy, TransportError};
+use svrkit_transport::reactor::{self, Timer};
+use svrkit_transport::{
+    Accepted, Addr, Gate, Listener, LocalStream, Policy, StdStream, TransportError,
+};
 
 use crate::config::{RpcServerConfig, WorkerType};
 use conn::{Call, ConnCtx, Exec};
@@ -249,7 +251,7 @@ impl Server {
         };
 
         let (conn_txs, conn_rxs): (Vec<_>, Vec<_>) =
-            (0..io_threads).map(|_| async_channel::unbounded::<Accepted>()).unzip();
+            (0..io_threads).map(|_| async_channel::unbounded::<Accepted<StdStream>>()).unzip();
         let limits = Limits { max_frame: options.policy.max_frame, max_depth: DEFAULT_MAX_DEPTH };
         let thread_limiter = Limiter::new(options.max_in_flight);
         let mut acceptor = Some((listeners, Gate::new(&options.policy), conn_txs));
@@ -369,9 +371,12 @@ impl Drop for RunningServer {
     }
 }
 
+/// Hands an accepted socket to the I/O thread that will register and serve it.
+type ConnSender = async_channel::Sender<Accepted<StdStream>>;
+
 struct IoWorker {
     index: usize,
-    conns: async_channel::Receiver<Accepted>,
+    conns: async_channel::Receiver<Accepted<StdStream>>,
     router: Router,
     limiter: Limiter,
     shutdown: ShutdownHandle,
@@ -379,7 +384,7 @@ struct IoWorker {
     idle_timeout: Option<Duration>,
     drain_timeout: Duration,
     pool: Option<async_channel::Sender<Call>>,
-    acceptor: Option<(Vec<Listener>, Gate, Vec<async_channel::Sender<Accepted>>)>,
+    acceptor: Option<(Vec<Listener>, Gate, Vec<ConnSender>)>,
 }
 
 impl IoWorker {
@@ -410,9 +415,16 @@ impl IoWorker {
                 let (gate, txs, next, shutdown) =
                     (gate.clone(), txs.clone(), next.clone(), shutdown.clone());
                 ex.spawn(async move {
+                    let local = match l.local() {
+                        Ok(local) => local,
+                        Err(e) => {
+                            log::error!("cannot watch listener {:?}: {e}", l.local_addr().ok());
+                            return;
+                        }
+                    };
                     loop {
                         let accepted = futures_lite::future::or(
-                            async { Some(l.accept_admitted(&gate).await) },
+                            async { Some(local.accept_admitted(&gate).await) },
                             async {
                                 shutdown.stopped().await;
                                 None
@@ -425,6 +437,7 @@ impl IoWorker {
                         next.set((i + 1) % txs.len());
                         let _ = txs[i].try_send(conn);
                     }
+                    drop(local);
                     // `l` drops here: the port closes (and a Unix socket file goes away).
                 })
                 .detach();
@@ -433,14 +446,23 @@ impl IoWorker {
         let index = self.index;
         let drain = self.drain_timeout;
         let limiter = ctx.limiter.clone();
-        async_io::block_on(ex.run(async {
+        reactor::block_on(ex.run(async {
             loop {
                 let next = futures_lite::future::or(async { conns.recv().await.ok() }, async {
                     shutdown.stopped().await;
                     None
                 })
                 .await;
-                let Some(conn) = next else { break };
+                let Some(Accepted { stream, peer, permit }) = next else { break };
+                // The connection joins this thread's reactor, where it stays.
+                let stream = match LocalStream::new(stream) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        log::warn!("connection {peer}: cannot register with the reactor: {e}");
+                        continue;
+                    }
+                };
+                let conn = Accepted { stream, peer, permit };
                 live.set(live.get() + 1);
                 let (ctx, live) = (ctx.clone(), live.clone());
                 ex.spawn(async move {
