@@ -186,7 +186,9 @@ impl PidStatus {
 }
 
 impl PidFile {
-    /// The pid file at `path`; "the service" is this executable.
+    /// The pid file at `path`; "the service" is a process whose executable has this
+    /// executable's file name (any build or copy of it: `target/debug/echo` stops what
+    /// `target/release/echo` started, and a redeployed binary stops the running one).
     pub fn new(path: impl Into<PathBuf>) -> PidFile {
         PidFile { path: path.into(), program: Program::ThisOne }
     }
@@ -212,11 +214,15 @@ impl PidFile {
         &self.path
     }
 
-    fn expected_program(&self) -> Option<PathBuf> {
+    /// The exact executable expected (`with_program`), or the file name any build of it
+    /// has (this executable's, or `with_program_name`'s).
+    fn expected_program(&self) -> (Option<PathBuf>, Option<std::ffi::OsString>) {
         match &self.program {
-            Program::ThisOne => exe_of("self"),
-            Program::Path(p) => Some(p.clone()),
-            Program::Named(_) => None,
+            Program::ThisOne => {
+                (None, exe_of("self").and_then(|e| file_name(&e).map(ToOwned::to_owned)))
+            }
+            Program::Path(p) => (Some(p.clone()), file_name(p).map(ToOwned::to_owned)),
+            Program::Named(n) => (None, Some(n.clone())),
         }
     }
 
@@ -236,13 +242,8 @@ impl PidFile {
         if pid == 0 || !is_alive(pid) {
             return Ok(PidStatus::Stale { pid: Some(pid), reason: StaleReason::NoProcess });
         }
-        let name = match &self.program {
-            Program::Named(name) => Some(name.as_os_str()),
-            _ => None,
-        };
-        let expected = self.expected_program();
-        let expected_name = name.or_else(|| expected.as_deref().and_then(file_name));
-        let Some(expected_name) = expected_name else {
+        let (expected, expected_name) = self.expected_program();
+        let Some(expected_name) = expected_name.as_deref() else {
             return Ok(PidStatus::Running { pid });
         };
         let same = match exe_of(&pid.to_string()) {

@@ -536,6 +536,29 @@ fn daemon_start_status_restart_stop_round_trip() {
 }
 
 #[test]
+fn another_build_of_the_binary_stops_the_running_one() {
+    let dir = temp_dir("other-build");
+    let pid_file = dir.join("demo.pid");
+    let _guard = DaemonGuard(pid_file.clone());
+    let p = pid_file.to_str().unwrap();
+    // `target/release/x` started it, `target/debug/x` stops it (or a redeployed copy).
+    let copy = dir.join("bin/svrkit-worker-demo");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::copy(DEMO, &copy).unwrap();
+    let (code, out) = run(&["--rpc-workers", "1", "--pid", p, "start"]);
+    assert_eq!(code, 0, "{out}");
+    let daemon = daemon_pid(&out);
+    let out = Command::new(&copy).args(["--pid", p, "status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.trim(), format!("running (pid {daemon})"));
+    let out = Command::new(&copy).args(["--pid", p, "stop"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.trim(), format!("Stopped {{ pid: {daemon} }}"));
+    assert!(!alive(daemon));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn stale_pid_files_are_detected_and_replaced() {
     let dir = temp_dir("stale");
     let pid_file = dir.join("demo.pid");
