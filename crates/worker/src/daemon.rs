@@ -509,7 +509,10 @@ pub fn daemonize(config: &DaemonConfig) -> Result<Daemonized, Error> {
     loop {
         let closed = reader.pump();
         match reader.report() {
-            Report::Ready(detail) => return Ok(Daemonized::Parent { pid: child.id(), detail }),
+            // The report is complete once the daemon closed its end (right after writing).
+            Report::Ready(detail) if closed => {
+                return Ok(Daemonized::Parent { pid: child.id(), detail })
+            }
             Report::Failed(error) if closed => {
                 // It exits on its own now; wait (bounded) so the pid file is gone and a
                 // retry can start at once.
@@ -531,6 +534,10 @@ pub fn daemonize(config: &DaemonConfig) -> Result<Daemonized, Error> {
         }
         let now = Instant::now();
         if now >= deadline {
+            if let Report::Ready(detail) = reader.report() {
+                // Ready, though its end is still open somewhere: take its word.
+                return Ok(Daemonized::Parent { pid: child.id(), detail });
+            }
             finish(&mut child, pid_file, Duration::ZERO);
             return Err(fail(format!(
                 "not ready after {:.0}s; stopped it",
