@@ -666,16 +666,29 @@ mod registry {
         registers_then_leaves_before_draining("process");
     }
 
-    #[test]
-    fn unreachable_zookeeper_is_a_startup_error_naming_it() {
-        let dir = TempDir::new("zk-down");
+    fn unreachable_zookeeper_is_a_startup_error_naming_it(mode: &str) {
+        let dir = TempDir::new(&format!("zk-down-{mode}"));
+        let _guard = TreeGuard(&dir);
         let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = free.local_addr().unwrap().port();
         drop(free);
-        let conf = rpc_conf(&dir, "coroutine") + &format!("\n[registry]\nzk = 127.0.0.1:{port}\n");
+        let conf = rpc_conf(&dir, mode) + &format!("\n[registry]\nzk = 127.0.0.1:{port}\n");
         let conf = dir.conf(&conf);
         let (code, _, err) = run(&dir, &["-c", conf.to_str().unwrap()], &[]);
-        assert_eq!(code, 1, "{err}");
-        assert!(err.contains(&format!("cannot register in ZooKeeper 127.0.0.1:{port}")), "{err}");
+        assert_eq!(code, 1, "{mode}: {err}");
+        let want = format!("cannot register in ZooKeeper 127.0.0.1:{port}");
+        assert!(err.contains(&want), "{mode}: {err}");
+        // Process mode registers once the workers are ready; they are stopped again.
+        assert_eq!(processes_of(&dir), Vec::<u32>::new(), "{mode}: nothing left running");
+    }
+
+    #[test]
+    fn unreachable_zookeeper_is_a_startup_error_in_coroutine_mode() {
+        unreachable_zookeeper_is_a_startup_error_naming_it("coroutine");
+    }
+
+    #[test]
+    fn unreachable_zookeeper_is_a_startup_error_in_process_mode() {
+        unreachable_zookeeper_is_a_startup_error_naming_it("process");
     }
 }
