@@ -162,6 +162,9 @@ struct State {
     /// Successful `write` calls (tests check the batching).
     #[cfg(test)]
     writes: usize,
+    /// Reads that found nothing (`EAGAIN`; tests check there are none to spare).
+    #[cfg(test)]
+    empty_reads: usize,
 }
 
 #[derive(Debug, Default)]
@@ -254,6 +257,8 @@ impl Connection {
                 armed_at: None,
                 #[cfg(test)]
                 writes: 0,
+                #[cfg(test)]
+                empty_reads: 0,
             }),
         }
     }
@@ -594,6 +599,10 @@ impl State {
             Poll::Ready(Err(e)) => Err(e.to_string()),
             Poll::Pending => {
                 self.readable = false;
+                #[cfg(test)]
+                {
+                    self.empty_reads += 1;
+                }
                 Ok(())
             }
         }
@@ -1385,5 +1394,202 @@ mod tests {
         assert!(lock(&conn.state).pending.is_empty());
         drop(conn);
         sink.join().unwrap();
+    }
+
+    fn decode_u32(bytes: &[u8]) -> u32 {
+        RawValue::from_slice(bytes).unwrap().deserialize::<u32>().unwrap()
+    }
+
+    #[test]
+    fn sequential_calls_write_once_and_read_only_what_is_there() {
+        let (conn, server) = pair();
+        futures_lite::future::block_on(async {
+            for _ in 0..200 {
+                let call = conn.call("m", &(), Deadline::after(Duration::from_secs(5))).unwrap();
+                let msgid = call.msgid;
+                assert_eq!(decode_u32(&call.await.unwrap()), msgid);
+            }
+        });
+        let st = lock(&conn.state);
+        // One write per call (no yield before it: nothing to batch with), and no read
+        // that came back empty: the driver waits for readiness after each short read.
+        assert_eq!(st.writes, 200);
+        assert_eq!(st.empty_reads, 0);
+        assert!(st.pending.is_empty());
+        drop(st);
+        drop(conn);
+        assert_eq!(server.join().unwrap().len(), 200);
+    }
+
+    #[test]
+    fn calls_dropped_mid_flight_leave_no_slot_and_the_others_get_their_replies() {
+        let (conn, server) = pair();
+        let ex = async_executor::LocalExecutor::new();
+        let tasks: Vec<_> = (0..120u32)
+            .map(|i| {
+                let conn = Arc::clone(&conn);
+                ex.spawn(async move {
+                    let mut call =
+                        conn.call("m", &(), Deadline::after(Duration::from_secs(5))).unwrap();
+                    let msgid = call.msgid;
+                    if i % 3 == 0 {
+                        // Polled (queued, maybe driving, maybe already answered), then
+                        // dropped: the caller gave up.
+                        let _ = futures_lite::future::poll_once(&mut call).await;
+                        drop(call);
+                        return None;
+                    }
+                    Some((msgid, call.await))
+                })
+            })
+            .collect();
+        let results = futures_lite::future::block_on(ex.run(async {
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await);
+            }
+            out
+        }));
+        let answered: Vec<_> = results.into_iter().flatten().collect();
+        assert_eq!(answered.len(), 80);
+        for (msgid, r) in answered {
+            assert_eq!(decode_u32(&r.unwrap()), msgid);
+        }
+        {
+            let st = lock(&conn.state);
+            assert!(st.pending.is_empty(), "{} slots left", st.pending.len());
+            assert_eq!(st.driver, None);
+            assert!(st.broken.is_none());
+        }
+        // The connection still works.
+        let last = conn.call("m", &(), Deadline::after(Duration::from_secs(5))).unwrap();
+        let msgid = last.msgid;
+        assert_eq!(decode_u32(&futures_lite::future::block_on(last).unwrap()), msgid);
+        drop(conn);
+        assert_eq!(server.join().unwrap().len(), 121);
+    }
+
+    /// What the recorder saw: (is a request, task, seq).
+    type Seen = Vec<(bool, u32, u32)>;
+
+    /// A peer that records every notification and request as (task, seq) from its params
+    /// `(task, seq)`, answers requests with `true`, and returns the record at EOF.
+    fn recorder() -> (Arc<Connection>, std::thread::JoinHandle<Seen>) {
+        let (client, mut server) = UnixStream::pair().unwrap();
+        let conn = Arc::new(Connection::new(
+            Stream::from_std_unix(client).unwrap(),
+            Addr::Unix("pair".into()),
+        ));
+        let handle = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut decoder = svrkit_codec::Decoder::new(Limits::default());
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 65536];
+            loop {
+                let n = match server.read(&mut chunk) {
+                    Ok(0) | Err(_) => return seen,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(&chunk[..n]);
+                let mut start = 0;
+                let mut out = Vec::new();
+                while let Some(d) = decoder.decode(&buf[start..]).unwrap() {
+                    match d.message {
+                        Ok(Message::Notification { params, .. }) => {
+                            let (task, seq): (u32, u32) = params.deserialize().unwrap();
+                            seen.push((false, task, seq));
+                        }
+                        Ok(Message::Request { msgid, params, .. }) => {
+                            let (task, seq): (u32, u32) = params.deserialize().unwrap();
+                            seen.push((true, task, seq));
+                            svrkit_codec::encode_response(&mut out, msgid, &true).unwrap();
+                        }
+                        other => panic!("unexpected {other:?}"),
+                    }
+                    start += d.len;
+                }
+                buf.drain(..start);
+                server.write_all(&out).unwrap();
+            }
+        });
+        (conn, handle)
+    }
+
+    #[test]
+    fn notifications_and_calls_of_many_tasks_go_out_in_each_tasks_order() {
+        let (conn, peer) = recorder();
+        let ex = async_executor::LocalExecutor::new();
+        let tasks: Vec<_> = (0..8u32)
+            .map(|task| {
+                let conn = Arc::clone(&conn);
+                ex.spawn(async move {
+                    for seq in 0..300u32 {
+                        if seq % 10 == 9 {
+                            let call = conn
+                                .call("c", &(task, seq), Deadline::after(Duration::from_secs(5)))
+                                .unwrap();
+                            assert!(RawValue::from_slice(&call.await.unwrap())
+                                .unwrap()
+                                .deserialize::<bool>()
+                                .unwrap());
+                        } else {
+                            let note = conn.notify(
+                                "n",
+                                &(task, seq),
+                                Duration::from_secs(5),
+                                Drive::Async,
+                            );
+                            note.unwrap().await.unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        futures_lite::future::block_on(ex.run(async {
+            for t in tasks {
+                t.await;
+            }
+        }));
+        // Nothing after the last calls: wait for the flush of any trailing notes.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while lock(&conn.state).unflushed() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(conn);
+        let seen = peer.join().unwrap();
+        assert_eq!(seen.len(), 8 * 300);
+        for task in 0..8 {
+            let order: Vec<u32> =
+                seen.iter().filter(|(_, t, _)| *t == task).map(|(_, _, s)| *s).collect();
+            assert_eq!(order, (0..300).collect::<Vec<_>>(), "task {task}");
+        }
+        // Calls are requests, the rest notifications.
+        assert!(seen.iter().all(|(is_call, _, seq)| *is_call == (seq % 10 == 9)));
+    }
+
+    #[test]
+    fn an_idle_connection_the_server_closed_is_found_unusable() {
+        // Blocking callers ask poll(2): known at once.
+        let (client, server) = UnixStream::pair().unwrap();
+        let conn =
+            Connection::new(Stream::from_std_unix(client).unwrap(), Addr::Unix("pair".into()));
+        assert!(conn.is_usable(Drive::Blocking));
+        drop(server);
+        assert!(!conn.is_usable(Drive::Blocking));
+        assert!(lock(&conn.state).broken.is_some());
+
+        // Async callers ask the reactor: known once it has seen the EOF.
+        let (client, server) = UnixStream::pair().unwrap();
+        let conn =
+            Connection::new(Stream::from_std_unix(client).unwrap(), Addr::Unix("pair".into()));
+        assert!(conn.is_usable(Drive::Async));
+        drop(server);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while conn.is_usable(Drive::Async) && Instant::now() < deadline {
+            // Lets the reactor run (this thread or async-io's).
+            async_io::block_on(Timer::after(Duration::from_millis(1)));
+        }
+        assert!(!conn.is_usable(Drive::Async));
+        assert!(lock(&conn.state).broken.as_deref().is_some_and(|r| r.contains("closed")));
     }
 }
