@@ -99,8 +99,10 @@ pub(crate) fn run(f: &Flags) -> Result<(), String> {
     let settings = Settings {
         exe: std::env::current_exe().map_err(|e| e.to_string())?,
         logs,
-        secs: secs_flag(f, "secs", if quick { 1.0 } else { 2.0 })?,
-        warmup: secs_flag(f, "warmup", if quick { 0.2 } else { 0.3 })?,
+        // 50 cells (2 placements x 25 impl/workload pairs): about 1 minute quick,
+        // 5 minutes full.
+        secs: secs_flag(f, "secs", if quick { 0.8 } else { 1.5 })?,
+        warmup: secs_flag(f, "warmup", if quick { 0.15 } else { 0.3 })?,
         reps: secs_flag(f, "reps", if quick { 1.0 } else { 3.0 })?.max(1.0) as usize,
     };
     let impls = list(f, "impls", &Impl::ALL, Impl::name)?;
