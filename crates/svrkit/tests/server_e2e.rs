@@ -363,3 +363,103 @@ fn graceful_stop_lets_notification_handlers_finish() {
         assert_eq!(state.count.load(std::sync::atomic::Ordering::SeqCst), 15, "{mode:?}");
     }
 }
+
+/// A peer that sends requests but does not read its replies: the server stops reading
+/// from it once the replies it holds pass its high-water mark (the peer's writes block),
+/// and answers everything once the peer reads again.
+#[test]
+fn a_peer_that_does_not_read_is_stopped_then_fully_answered() {
+    use std::io::{Read, Write};
+    use svrkit::server::Router;
+    use svrkit::RpcError;
+
+    const REPLY: usize = 32 * 1024;
+    const MAX_REQUESTS: u32 = 10_000;
+    for mode in [Mode::Coroutine, Mode::Thread] {
+        let router = Router::new().route("blob", |(n, _pad): (usize, String)| async move {
+            Ok::<_, RpcError>("x".repeat(n))
+        });
+        let s = start(router, options(mode, 1), &[tcp0()]);
+        let Addr::Tcp(sa) = s.local_addrs()[0].clone() else { unreachable!() };
+        let mut sock = std::net::TcpStream::connect(sa).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let pad = "p".repeat(8 * 1024);
+        let mut req = Vec::new();
+        let (mut sent, mut at) = (0u32, 0usize);
+        let mut stalled_since = None;
+        // Write until the server stops taking requests for 300 ms (bounded by MAX_REQUESTS).
+        while sent < MAX_REQUESTS {
+            if at == req.len() {
+                req.clear();
+                svrkit::codec::encode_request(&mut req, sent, "blob", &(REPLY, &pad)).unwrap();
+                at = 0;
+            }
+            match sock.write(&req[at..]) {
+                Ok(n) => {
+                    at += n;
+                    stalled_since = None;
+                    if at == req.len() {
+                        sent += 1;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let since = *stalled_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() > Duration::from_millis(300) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("{mode:?}: write: {e}"),
+            }
+        }
+        assert!(
+            sent < MAX_REQUESTS,
+            "{mode:?}: the server kept reading from a peer that does not read"
+        );
+        // Finish the request in progress, then read every reply.
+        sock.set_nonblocking(false).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let total = sent + u32::from(at > 0 && at < req.len());
+        let mut reader = sock.try_clone().unwrap();
+        let rest = req[at..].to_vec();
+        let finisher = std::thread::spawn(move || sock.write_all(&rest).unwrap());
+        let mut dec = svrkit::codec::Decoder::default();
+        let (mut buf, mut got) = (Vec::new(), 0u32);
+        let mut chunk = vec![0u8; 64 * 1024];
+        while got < total {
+            while let Some(d) = dec.decode(&buf).unwrap() {
+                let len = d.len;
+                match d.message.unwrap() {
+                    svrkit::codec::Message::Response { msgid, error: None, result } => {
+                        assert_eq!(msgid, got, "{mode:?}: replies in order");
+                        assert_eq!(result.deserialize::<String>().unwrap().len(), REPLY);
+                    }
+                    other => panic!("{mode:?}: unexpected {other:?}"),
+                }
+                buf.drain(..len);
+                got += 1;
+            }
+            if got == total {
+                break;
+            }
+            let n = reader.read(&mut chunk).expect("replies keep coming");
+            assert!(n > 0, "{mode:?}: closed after {got} of {total} replies");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        finisher.join().unwrap();
+
+        // Many small requests in one read whose replies pass the high-water mark within
+        // that one batch: the server must write what it holds before it waits.
+        let mut c = RawClient::connect(&s.local_addrs()[0]);
+        c.request(0, "blob", &(1, ""));
+        assert_eq!(c.recv().msgid, 0);
+        let mut burst = Vec::new();
+        for id in 1..=200u32 {
+            svrkit::codec::encode_request(&mut burst, id, "blob", &(128 * 1024, "")).unwrap();
+        }
+        c.send_raw(&burst);
+        for id in 1..=200u32 {
+            assert_eq!(c.recv().msgid, id, "{mode:?}");
+        }
+    }
+}

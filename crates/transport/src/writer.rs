@@ -74,6 +74,9 @@ struct State {
     direct_busy: bool,
     /// Reused buffer of direct writes.
     direct_spare: Vec<u8>,
+    /// A producer promised a [`BatchWriter::flush_now`] ([`BatchWriter::hold`]): appends
+    /// leave a parked flusher alone.
+    held: bool,
 }
 
 impl BatchWriter {
@@ -103,8 +106,21 @@ impl BatchWriter {
     }
 
     /// Append to the batch with `f` (e.g. one of the codec's `encode_*`), waking the flusher
-    /// if it is idle. After the connection broke, `f` still runs but its bytes are dropped.
+    /// if it is idle (unless [`BatchWriter::hold`] is in force). After the connection
+    /// broke, `f` still runs but its bytes are dropped.
     pub fn write_with<R>(&self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        self.append(f, false)
+    }
+
+    /// Like [`BatchWriter::write_with`], then, if the flusher is idle, write the batch to
+    /// the socket from this thread (as [`BatchWriter::flush_now`]) instead of waking it: a
+    /// reply finished on another thread goes out without a hop back to the connection's
+    /// thread. Falls back to waking the flusher when it is busy or there is no socket.
+    pub fn write_now_with<R>(&self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        self.append(f, true)
+    }
+
+    fn append<R>(&self, f: impl FnOnce(&mut Vec<u8>) -> R, now: bool) -> R {
         let waker;
         let r;
         {
@@ -115,7 +131,11 @@ impl BatchWriter {
                 st.pending.truncate(before);
                 return r;
             }
-            if st.pending.len() == before || st.direct_busy {
+            if st.pending.len() == before || st.direct_busy || st.held {
+                return r;
+            }
+            if now && self.shared.direct.is_some() && st.flusher.is_some() {
+                self.write_direct(st);
                 return r;
             }
             waker = st.flusher.take();
@@ -131,29 +151,45 @@ impl BatchWriter {
         self.write_with(|b| b.extend_from_slice(bytes));
     }
 
+    /// Until the next [`BatchWriter::flush_now`], appends do not wake a parked flusher:
+    /// a connection's reader holds the writer while it dispatches a batch of requests, so
+    /// the replies produced meanwhile (on this thread or others) are written once, by its
+    /// `flush_now`, without a flusher task in between. The caller must call `flush_now`.
+    pub fn hold(&self) {
+        self.lock().held = true;
+    }
+
     /// Write what is buffered right now from the calling thread, with non-blocking writes,
     /// if the flusher is idle; whatever the socket does not take at once is left to the
     /// flusher. This saves a wake-up of the flusher's task (a thread hop when the producer
     /// runs on another thread). Call it after a burst of appends, not after each one, to
-    /// keep one syscall per batch. Does nothing for writers made with `new`.
+    /// keep one syscall per batch. Ends a [`BatchWriter::hold`]. For writers made with
+    /// `new` (no socket), wakes the flusher if something is pending.
     pub fn flush_now(&self) {
-        let Some(io) = &self.shared.direct else { return };
-        let mut buf;
-        {
-            let mut st = self.lock();
-            if st.pending.is_empty()
-                || st.flusher.is_none()
-                || st.direct_busy
-                || st.closed
-                || st.broken
-            {
-                return;
-            }
-            st.direct_busy = true;
-            buf = mem::take(&mut st.direct_spare);
-            mem::swap(&mut buf, &mut st.pending);
-            st.writing = buf.len();
+        let mut st = self.lock();
+        st.held = false;
+        if st.pending.is_empty() || st.flusher.is_none() || st.direct_busy || st.broken {
+            return;
         }
+        if self.shared.direct.is_none() || st.closed {
+            let w = st.flusher.take();
+            drop(st);
+            if let Some(w) = w {
+                w.wake();
+            }
+            return;
+        }
+        self.write_direct(st);
+    }
+
+    /// Write `pending` from this thread; the flusher is parked and no one else writes.
+    fn write_direct(&self, mut st: MutexGuard<'_, State>) {
+        let Some(io) = &self.shared.direct else { return };
+        st.direct_busy = true;
+        let mut buf = mem::take(&mut st.direct_spare);
+        mem::swap(&mut buf, &mut st.pending);
+        st.writing = buf.len();
+        drop(st);
         let mut done = 0;
         let mut failed = false;
         while done < buf.len() {
@@ -190,7 +226,7 @@ impl BatchWriter {
             if buf.capacity() <= KEEP_CAPACITY && st.direct_spare.capacity() < buf.capacity() {
                 st.direct_spare = buf;
             }
-            if st.pending.is_empty() && !failed {
+            if (st.pending.is_empty() || st.held) && !failed && !st.closed {
                 None
             } else {
                 st.flusher.take()

@@ -313,3 +313,66 @@ fn flush_now_hands_what_the_socket_refuses_to_the_flusher() {
         assert!(got.iter().enumerate().all(|(i, g)| g.0 == i as u32));
     });
 }
+
+/// Counts wakes of the flusher's task.
+struct CountWake(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountWake {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn hold_and_write_now_write_from_the_caller_without_waking_the_flusher() {
+    use std::future::Future;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Waker};
+
+    let (a, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let stream = svrkit_transport::Stream::from_std_unix(a).unwrap();
+    let (writer, flusher) = BatchWriter::with_stream(stream.clone());
+    let count = Arc::new(CountWake(Default::default()));
+    let waker = Waker::from(count.clone());
+    let mut flush = Box::pin(flusher.run(stream));
+    // The flusher parks (nothing to write) and is never polled again below.
+    assert!(flush.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+
+    // Plain appends wake the parked flusher.
+    writer.write(b"a");
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    // ... which writes them when it runs.
+    assert!(flush.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+    let mut got = [0u8; 1];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"a");
+
+    // Held: appends stay put, the flusher is not woken; flush_now writes them from here.
+    writer.hold();
+    writer.write(b"b");
+    writer.write_with(|buf| buf.extend_from_slice(b"c"));
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    assert_eq!(writer.backlog(), 2);
+    writer.flush_now();
+    let mut got = [0u8; 2];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"bc");
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+
+    // write_now_with: straight to the socket from the caller (another thread here).
+    let w2 = writer.clone();
+    std::thread::spawn(move || w2.write_now_with(|buf| buf.extend_from_slice(b"d")))
+        .join()
+        .unwrap();
+    let mut got = [0u8; 1];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"d");
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    assert_eq!(writer.backlog(), 0);
+
+    // Closing wakes the flusher, which finishes.
+    drop(writer);
+    assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    assert!(matches!(flush.as_mut().poll(&mut Context::from_waker(&waker)), Poll::Ready(Ok(()))));
+}

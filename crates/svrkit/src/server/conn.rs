@@ -156,6 +156,9 @@ async fn read_loop(
     let mut stop = ctx.shutdown.listen();
     let mut idle = ctx.idle_timeout.map(|d| (d, Timer::after(d), Instant::now()));
     loop {
+        // Replies produced while this batch is dispatched (here or on handler threads) wait
+        // for the `flush_now` below: one write, and no flusher task woken in between.
+        writer.hold();
         if let Err(e) = process(ctx, reader, writer).await {
             return End::Broken(e);
         }
@@ -230,8 +233,12 @@ async fn process(
 ) -> Result<(), TransportError> {
     let mut n = 0u32;
     loop {
-        if n.is_multiple_of(BACKLOG_CHECK_EVERY) && n > 0 && writer.backlog() > HIGH_WATER {
+        // Checked on entry too: a batch of a few large requests never reaches the count.
+        if n.is_multiple_of(BACKLOG_CHECK_EVERY) && writer.backlog() > HIGH_WATER {
+            // Every wait here first writes what is held (see `read_loop`).
+            writer.flush_now();
             writer.ready(HIGH_WATER).await;
+            writer.hold();
         }
         n = n.wrapping_add(1);
         let Some(decoded) = reader.next_frame()? else {
@@ -239,19 +246,19 @@ async fn process(
         };
         match decoded.message {
             Ok(Message::Request { msgid, method, params }) => {
-                let permit = acquire(&ctx.limiter).await;
+                let permit = acquire(&ctx.limiter, writer).await;
                 if let Some((name, fut)) =
                     ctx.router.start(method, params, Some(msgid), writer, ctx.direct_replies)
                 {
-                    run(ctx, call(fut, name, Some(msgid), writer, permit)).await;
+                    run(ctx, call(fut, name, Some(msgid), writer, permit), writer).await;
                 }
             }
             Ok(Message::Notification { method, params }) => {
-                let permit = acquire(&ctx.limiter).await;
+                let permit = acquire(&ctx.limiter, writer).await;
                 if let Some((name, fut)) =
                     ctx.router.start(method, params, None, writer, ctx.direct_replies)
                 {
-                    run(ctx, call(fut, name, None, writer, permit)).await;
+                    run(ctx, call(fut, name, None, writer, permit), writer).await;
                 }
             }
             Ok(Message::Response { msgid, .. }) => {
@@ -281,10 +288,15 @@ async fn process(
     }
 }
 
-async fn acquire(limiter: &Limiter) -> Permit {
+async fn acquire(limiter: &Limiter, writer: &BatchWriter) -> Permit {
     match limiter.try_acquire() {
         Some(p) => p,
-        None => limiter.acquire().await,
+        None => {
+            writer.flush_now();
+            let p = limiter.acquire().await;
+            writer.hold();
+            p
+        }
     }
 }
 
@@ -298,7 +310,7 @@ fn call(
     Call { fut, method, to: msgid.map(|id| (id, writer.clone())), _permit: permit }
 }
 
-async fn run(ctx: &ConnCtx, mut call: Call) {
+async fn run(ctx: &ConnCtx, mut call: Call, writer: &BatchWriter) {
     match &ctx.exec {
         Exec::Local(ex) => {
             let mut cx = Context::from_waker(Waker::noop());
@@ -309,7 +321,18 @@ async fn run(ctx: &ConnCtx, mut call: Call) {
             }
         }
         Exec::Pool(tx) => {
-            if tx.send(call).await.is_err() {
+            let sent = match tx.try_send(call) {
+                Ok(()) => Ok(()),
+                Err(async_channel::TrySendError::Full(call)) => {
+                    // The queue is full: write what is held before waiting.
+                    writer.flush_now();
+                    let r = tx.send(call).await.map_err(drop);
+                    writer.hold();
+                    r
+                }
+                Err(async_channel::TrySendError::Closed(_)) => Err(()),
+            };
+            if sent.is_err() {
                 log::error!("handler threads are gone; call dropped");
             }
         }

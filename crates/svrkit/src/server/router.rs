@@ -128,7 +128,7 @@ impl Reply {
             return;
         };
         let (msgid, method) = (*msgid, &self.method);
-        writer.write_with(|buf| match outcome {
+        self.write(writer, |buf| match outcome {
             Ok(v) => {
                 if let Err(e) = encode_response(buf, msgid, v) {
                     log::error!("{method}: cannot encode the result: {e}");
@@ -141,8 +141,15 @@ impl Reply {
             }
             Err(e) => encode_error(buf, msgid, &e),
         });
+    }
+
+    /// Append the reply; on a thread-mode handler thread with no other call queued, write
+    /// it to the socket from here (no hop back to the I/O thread).
+    fn write(&self, writer: &BatchWriter, f: impl FnOnce(&mut Vec<u8>)) {
         if self.direct && super::conn::reply_directly() {
-            writer.flush_now();
+            writer.write_now_with(f);
+        } else {
+            writer.write_with(f);
         }
     }
 
@@ -164,13 +171,10 @@ impl Reply {
             return;
         };
         let msgid = *msgid;
-        writer.write_with(|buf| match outcome {
+        self.write(writer, |buf| match outcome {
             Ok(v) => encode_response_raw(buf, msgid, v),
             Err(e) => encode_error(buf, msgid, &e),
         });
-        if self.direct && super::conn::reply_directly() {
-            writer.flush_now();
-        }
     }
 
     /// Answer with an error.
