@@ -4,11 +4,12 @@
 //! read and write buffers sit behind one short-held mutex, and the futures of the calls in
 //! flight do the I/O themselves:
 //!
-//! - A call encodes its request straight into the shared write buffer, then yields once so
-//!   that every other call made in the same executor tick can append too; the first one to
-//!   run again writes the whole buffer with one non-blocking `write` (many calls, one
-//!   syscall). When another call already drives the connection, the new call skips the
-//!   yield: it wakes the driver, which writes everything queued when it runs.
+//! - A call encodes its request straight into the shared write buffer. If no call drives
+//!   the connection, it takes that role and yields once, so that every other call made in
+//!   the same executor tick can append too; when it runs again it writes the whole buffer
+//!   with one non-blocking `write` (many calls, one syscall). A call that finds a driver
+//!   does not yield: it wakes the driver and waits for its reply (so a call costs two
+//!   polls: one to send, one to finish). A call alone on an idle connection writes at once.
 //! - One waiting call at a time is the *driver*: it reads what is available, matches each
 //!   response to its pending call by msgid and wakes that call, and registers for
 //!   readiness. When the driver's own response arrives (or it times out, or is dropped) it
@@ -926,12 +927,18 @@ impl Future for Call {
                         break;
                     }
                 }
-                // Let the other calls of this tick append their requests first; unless
+                // Nobody drives (or a blocking call does, which needs no poke): take the
+                // role if it is free, and let the other calls of this tick append their
+                // requests first (they find a driver and do not yield themselves); unless
                 // this is the only call on the connection: then there is nothing to batch
                 // with yet, and a yield would cost an executor round (under `block_on`, a
                 // reactor poll: five syscalls). Calls made while it drives join the next
                 // write.
                 if st.driver.is_some() || st.pending.len() > 1 {
+                    if st.driver.is_none() {
+                        st.driver = Some(token);
+                        st.set_driver_waker(cx.waker());
+                    }
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
