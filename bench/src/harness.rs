@@ -480,12 +480,14 @@ fn bars(rows: &[Row], micro: &[Micro]) -> Vec<String> {
         out.extend(ratio_bar(Placement::Free, Workload::Conns, 0.9, "32 conns, free,"));
         out.extend(rate_bar(Workload::Notify, 1.5e6, "notifications, free,"));
     }
-    if let Some(m) = micro.first() {
-        out.push(format!(
-            "{} codec round trip {:.0} ns (bar < 300 ns)",
-            verdict(m.ns_per_op < 300.0),
-            m.ns_per_op
-        ));
+    for (name, what) in [(micro::ROUND_TRIP, "owned protos"), (micro::ROUND_TRIP_VIEW, "views")] {
+        if let Some(m) = micro.iter().find(|m| m.name == name) {
+            out.push(format!(
+                "{} codec round trip, {what}: {:.0} ns (bar < 300 ns)",
+                verdict(m.ns_per_op < 300.0),
+                m.ns_per_op
+            ));
+        }
     }
     out
 }

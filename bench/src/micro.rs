@@ -11,7 +11,7 @@ use serde::Serialize;
 use svrkit_codec::{encode_request, encode_response, Decoder, Message};
 use svrkit_ring::{key_hash, Ring};
 
-use crate::msg::{self, Echomsg, ECHO};
+use crate::msg::{self, Echomsg, EchomsgView, ECHO};
 
 /// One micro-benchmark's result.
 #[derive(Clone, Debug, Serialize)]
@@ -64,16 +64,49 @@ fn codec_round_trip(decoder: &mut Decoder, req: &mut Vec<u8>, resp: &mut Vec<u8>
     black_box(result.deserialize::<Echomsg>().expect("result"));
 }
 
+/// The same round trip with both ends on [`EchomsgView`]: the server decodes the params
+/// as a view and echoes it (its containers copied as bytes), the client reads the result
+/// as a view. Only the caller's request is encoded from the owned message.
+fn codec_round_trip_view(
+    decoder: &mut Decoder,
+    req: &mut Vec<u8>,
+    resp: &mut Vec<u8>,
+    m: &Echomsg,
+) {
+    req.clear();
+    encode_request(req, 1, ECHO, &(m,)).expect("encode request");
+    let decoded = decoder.decode(req).expect("frame").expect("complete");
+    let Ok(Message::Request { msgid, params, .. }) = decoded.message else {
+        panic!("not a request")
+    };
+    let (got,): (EchomsgView<'_>,) = params.deserialize().expect("params");
+    resp.clear();
+    encode_response(resp, msgid, &got).expect("encode response");
+    let decoded = decoder.decode(resp).expect("frame").expect("complete");
+    let Ok(Message::Response { result, .. }) = decoded.message else { panic!("not a response") };
+    black_box(result.deserialize::<EchomsgView<'_>>().expect("result"));
+}
+
+/// The name of the owned round trip row (the bar's first reading).
+pub(crate) const ROUND_TRIP: &str = "codec round trip (encode+decode req and resp, owned echomsg)";
+/// The name of the zero-allocation round trip row.
+pub(crate) const ROUND_TRIP_VIEW: &str =
+    "codec round trip (same, both ends on zero-allocation views: &str, ArrayRef, MapRef)";
+
 /// Runs every micro-benchmark, `secs` in all.
 pub(crate) fn run(secs: f64) -> Vec<Micro> {
-    let each = Duration::from_secs_f64(secs / 7.0);
+    let each = Duration::from_secs_f64(secs / 8.0);
     let m = msg::sample();
     let mut decoder = Decoder::default();
     let (mut req, mut resp) = (Vec::with_capacity(256), Vec::with_capacity(256));
     let mut out = Vec::new();
     out.push(Micro {
-        name: "codec round trip (encode+decode req and resp, owned echomsg)",
+        name: ROUND_TRIP,
         ns_per_op: time(each, || codec_round_trip(&mut decoder, &mut req, &mut resp, &m)),
+    });
+    out.push(Micro {
+        name: ROUND_TRIP_VIEW,
+        ns_per_op: time(each, || codec_round_trip_view(&mut decoder, &mut req, &mut resp, &m)),
     });
     out.push(Micro {
         name: "codec encode request",
@@ -148,6 +181,25 @@ mod tests {
         let (mut req, mut resp) = (Vec::new(), Vec::new());
         codec_round_trip(&mut decoder, &mut req, &mut resp, &m);
         let (wreq, wresp) = msg::wire_frames(&m);
-        assert_eq!((req, resp), (wreq, wresp));
+        assert_eq!((&req, &resp), (&wreq, &wresp));
+        // The view round trip puts the very same bytes on the wire both ways.
+        let (mut vreq, mut vresp) = (Vec::new(), Vec::new());
+        codec_round_trip_view(&mut decoder, &mut vreq, &mut vresp, &m);
+        assert_eq!((vreq, vresp), (wreq, wresp));
+    }
+
+    #[test]
+    fn the_view_reads_the_same_message() {
+        let m = msg::sample();
+        let (_, wresp) = msg::wire_frames(&m);
+        let mut decoder = Decoder::default();
+        let decoded = decoder.decode(&wresp).unwrap().unwrap();
+        let Ok(Message::Response { result, .. }) = decoded.message else { panic!() };
+        let v: EchomsgView<'_> = result.deserialize().unwrap();
+        assert_eq!(v.my_string, m.my_string);
+        assert_eq!(v.vec_int.to_vec().unwrap(), m.vec_int);
+        let dict: Vec<(i64, &str)> = v.dict_string.iter().map(Result::unwrap).collect();
+        let want: Vec<(i64, &str)> = m.dict_string.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(dict, want);
     }
 }

@@ -14,6 +14,19 @@ pub(crate) struct Echomsg {
     pub(crate) dict_string: BTreeMap<i64, String>,
 }
 
+/// The zero-allocation view of [`Echomsg`] (svrkit-codec's views: the string borrowed,
+/// the containers kept as bytes and decoded when iterated, echoed back with a copy).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct EchomsgView<'a> {
+    #[serde(borrow)]
+    pub(crate) my_string: &'a str,
+    #[serde(borrow)]
+    pub(crate) vec_int: svrkit_codec::ArrayRef<'a, i64>,
+    #[serde(borrow)]
+    pub(crate) dict_string: svrkit_codec::MapRef<'a, i64, &'a str>,
+}
+
 /// The message every request carries (the same as the codec crate's bench).
 pub(crate) fn sample() -> Echomsg {
     Echomsg {
