@@ -6,6 +6,7 @@
 //! cargo run --release -p svrkit --example server_bench            # all rows, 2 s each
 //! cargo run --release -p svrkit --example server_bench -- --secs 5
 //! taskset -c 0 cargo run --release -p svrkit --example server_bench   # both on one core
+//! cargo run --release -p svrkit --example server_bench -- memory 10000  # idle conns only
 //! ```
 //!
 //! Internally the same binary is also the server: `server_bench serve KIND WORKERS`
@@ -50,6 +51,9 @@ fn main() -> Res<()> {
     }
     if args.first().map(String::as_str) == Some("codec") {
         return codec_only();
+    }
+    if args.first().map(String::as_str) == Some("memory") {
+        return idle_memory(args.get(1).map_or(Ok(10_000), |n| n.parse())?);
     }
     if args.first().map(String::as_str) == Some("load") {
         // `load ADDR WORKLOAD SECS`: one workload against a server started elsewhere.

@@ -7,7 +7,17 @@
 //! - **Sockets** ([`Stream`], [`Listener`], [`connect`]): enums over `async_io::Async` of
 //!   the std TCP and Unix socket types, addressed by [`Addr`] (`"ip:port"` or
 //!   `"unix:/path"`). TCP sockets get `TCP_NODELAY`: batching is done by the writer, not by
-//!   Nagle. A [`Stream`] clones cheaply so one task reads while another writes.
+//!   Nagle. A [`Stream`] clones cheaply so one task reads while another writes. These run
+//!   on async-io's process-wide reactor: right for clients and for code on any executor.
+//! - **The per-thread reactor** ([`reactor`], [`LocalStream`], [`LocalListener`],
+//!   [`StdStream`]): for server I/O threads. Each thread that runs [`reactor::block_on`]
+//!   owns an epoll fd; a [`LocalStream`] is registered with it once, edge-triggered, and
+//!   keeps readiness flags that short reads and writes clear, so a request/response round
+//!   trip costs `epoll_wait` + `recv` + `send` and no event is ever handled by another
+//!   thread. Timers are a per-thread ordered map that sets the `epoll_wait` timeout; wakes
+//!   from other threads go through an eventfd, written only while the loop sleeps. An
+//!   acceptor takes [`StdStream`]s from a [`LocalListener`] and sends each to the thread
+//!   that will serve it, which makes it a [`LocalStream`] there.
 //! - **Reading** ([`FrameReader`]): one reusable buffer per connection, read into in place
 //!   and cut into messages by the codec's streaming [`svrkit_codec::Decoder`]; messages
 //!   borrow from the buffer (no copy, no allocation per message).
@@ -16,14 +26,17 @@
 //!   With 128 requests in flight that is one `write` for 128 responses: this is where
 //!   pipelined throughput comes from. [`BatchWriter::flush_now`] lets a producer that just
 //!   finished a burst write it itself while the flusher is idle (no task or thread hop; what
-//!   the socket refuses is left to the flusher). [`BatchWriter::ready`] gives back-pressure
+//!   the socket refuses is left to the flusher); [`BatchWriter::hold`] keeps appends from
+//!   waking the flusher until then, and [`BatchWriter::write_now_with`] does both for a
+//!   single reply finished on another thread. [`BatchWriter::ready`] gives back-pressure
 //!   when a peer does not read.
 //! - **Policy** ([`Policy`], [`Gate`], [`Listener::accept_admitted`]): `allow_ip`
 //!   (addresses and CIDRs, IPv4 and IPv6) and `max_connections` at accept time (a refused
 //!   peer is closed with a log line naming it); `idle_timeout` and `max_frame` travel with
 //!   the policy for the connection loop to apply.
 //!
-//! Executors are the caller's: nothing here spawns a task or a thread.
+//! Executors are the caller's: nothing here spawns a task or a thread. The example below
+//! runs on async-io; the [`reactor`] module's docs show the same on the per-thread reactor.
 //!
 //! # Example
 //!

@@ -29,6 +29,48 @@
 //! - [`block_on`] does not nest: calling it inside itself on the same thread panics.
 //! - Futures that use other reactors (async-io's `Timer` or `Async`, async-net) still work
 //!   under [`block_on`]: their wakes arrive from async-io's thread through the eventfd.
+//!
+//! # Example
+//!
+//! Accept on this thread, serve the connection on another (the way the svrkit server's
+//! acceptor hands connections to its I/O threads):
+//!
+//! ```
+//! use futures_lite::{AsyncReadExt, AsyncWriteExt};
+//! use svrkit_transport::reactor::block_on;
+//! use svrkit_transport::{Addr, Gate, Listener, LocalStream, Policy};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = Listener::bind(&"127.0.0.1:0".parse::<Addr>()?)?;
+//! let Addr::Tcp(addr) = listener.local_addr()? else { unreachable!() };
+//! let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+//!     use std::io::{Read, Write};
+//!     let mut c = std::net::TcpStream::connect(addr)?;
+//!     c.write_all(b"ping")?;
+//!     c.shutdown(std::net::Shutdown::Write)?;
+//!     let mut back = Vec::new();
+//!     c.read_to_end(&mut back)?;
+//!     Ok(back)
+//! });
+//! let gate = Gate::new(&Policy::default());
+//! let conn = block_on(async {
+//!     let local = listener.local()?; // the listener joins this thread's reactor
+//!     Ok::<_, std::io::Error>(local.accept_admitted(&gate).await)
+//! })?;
+//! let server = std::thread::spawn(move || -> std::io::Result<()> {
+//!     let stream = LocalStream::new(conn.stream)?; // joins this thread's reactor
+//!     block_on(async {
+//!         let mut buf = Vec::new();
+//!         (&stream).read_to_end(&mut buf).await?;
+//!         (&stream).write_all(&buf).await?;
+//!         (&stream).close().await
+//!     })
+//! });
+//! server.join().unwrap()?;
+//! assert_eq!(client.join().unwrap()?, b"ping");
+//! # Ok(())
+//! # }
+//! ```
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
