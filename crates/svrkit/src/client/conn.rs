@@ -49,6 +49,7 @@
 //! An I/O error, EOF or a broken stream fails every pending call of the connection at once
 //! with `Lost`; the owner drops the connection and reconnects on the next call.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -207,7 +208,9 @@ impl Hasher for MsgidHasher {
     }
 }
 
-/// Next msgid after `next` that no pending call holds; u32, wrapping.
+/// Next msgid after `next` that no pending call holds; u32, wrapping. (`queue_request`
+/// does the same with one lookup; this is the rule its tests state.)
+#[cfg(test)]
 fn alloc_msgid(next: &mut u32, pending: &Pending) -> u32 {
     loop {
         let id = *next;
@@ -298,15 +301,25 @@ impl Connection {
         if let Some(reason) = &st.broken {
             return Err(StartError::Lost(reason.clone()));
         }
-        let msgid = alloc_msgid(&mut st.next_msgid, &st.pending);
+        // Takes the next msgid no pending call holds (one hash lookup).
+        let msgid = loop {
+            let id = st.next_msgid;
+            st.next_msgid = id.wrapping_add(1);
+            if let Entry::Vacant(free) = st.pending.entry(id) {
+                free.insert(Slot { deadline: Some(deadline), ..Slot::default() });
+                break id;
+            }
+        };
         match svrkit_codec::encode_request(&mut st.wbuf, msgid, method, params) {
             Ok(()) => {}
             Err(e) if is_unit(&e) => {
                 svrkit_codec::encode_request_raw(&mut st.wbuf, msgid, method, RawValue::EMPTY_ARRAY)
             }
-            Err(e) => return Err(StartError::Encode(e)),
+            Err(e) => {
+                st.pending.remove(&msgid);
+                return Err(StartError::Encode(e));
+            }
         }
-        st.pending.insert(msgid, Slot { deadline: Some(deadline), ..Slot::default() });
         if st.sweep_at.is_none_or(|at| deadline < at) {
             st.sweep_at = Some(deadline);
             // The driver re-arms the timer for the earlier deadline when it next runs.
@@ -873,14 +886,37 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    fn finish(&mut self, st: &mut State) {
-        st.pending.remove(&self.msgid);
-        st.release_driver(u64::from(self.msgid));
+    /// Forgets the call's slot and gives up the driver role (waking a successor).
+    fn finish(conn: &Arc<Connection>, st: &mut State, msgid: u32) {
+        st.pending.remove(&msgid);
+        st.release_driver(u64::from(msgid));
         if st.notes_unflushed {
             // This call may have been the driver that notifications counted on.
-            st.schedule_flush(&self.conn);
+            st.schedule_flush(conn);
         }
-        self.done = true;
+    }
+}
+
+/// Where a call stands, from its slot.
+enum Standing {
+    Answered(Result<Vec<u8>, RpcError>),
+    Lost(String),
+    Expired,
+    Waiting,
+}
+
+impl State {
+    fn standing(&mut self, msgid: u32) -> Standing {
+        // A reply that came before the connection broke is still delivered.
+        match self.pending.get_mut(&msgid) {
+            Some(slot) if slot.outcome.is_some() => {
+                Standing::Answered(slot.outcome.take().expect("checked"))
+            }
+            _ if self.broken.is_some() => Standing::Lost(self.broken.clone().unwrap_or_default()),
+            Some(slot) if slot.expired => Standing::Expired,
+            Some(_) => Standing::Waiting,
+            None => Standing::Lost("the call was forgotten by its connection".to_string()),
+        }
     }
 }
 
@@ -890,87 +926,89 @@ impl Future for Call {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "Call polled after completion");
-        let conn = Arc::clone(&this.conn);
-        let mut guard = lock(&conn.state);
+        let mut guard = lock(&this.conn.state);
         let st = &mut *guard;
-        let token = u64::from(this.msgid);
+        let msgid = this.msgid;
+        let token = u64::from(msgid);
 
-        for round in 0..2 {
-            if let Some(outcome) = st.pending.get_mut(&this.msgid).and_then(|s| s.outcome.take()) {
-                this.finish(st);
-                return Poll::Ready(outcome.map_err(CallError::Remote));
-            }
-            if let Some(reason) = &st.broken {
-                let reason = reason.clone();
-                this.finish(st);
-                return Poll::Ready(Err(CallError::Lost(reason)));
-            }
-            if round == 1 {
-                break;
-            }
-            if st.pending.get(&this.msgid).is_some_and(|s| s.expired) {
-                this.finish(st);
-                // A peer that did not even take the request in a whole timeout is not
-                // reading: fail the connection rather than queue more behind it.
-                if st.write_blocked && st.written < this.sent_at {
-                    st.fail(format!("the server has not read the request in {:?}", this.timeout));
-                }
-                return Poll::Ready(Err(CallError::Timeout { msgid: this.msgid }));
-            }
+        let mut standing = st.standing(msgid);
+        if let Standing::Waiting = standing {
+            // Whether to drive (or help write) in this poll.
+            let mut work = true;
             if !this.yielded {
                 this.yielded = true;
-                if st.driver.is_some_and(|d| d != token) {
-                    if let Some(w) = &st.driver_waker {
+                match (st.driver, &st.driver_waker) {
+                    (Some(d), Some(w)) if d != token => {
                         // The driver writes the buffer (this tick's other requests
                         // included) when it runs; wait for the reply without a yield.
                         w.wake_by_ref();
-                        break;
+                        work = false;
                     }
-                }
-                // Nobody drives (or a blocking call does, which needs no poke): take the
-                // role if it is free, and let the other calls of this tick append their
-                // requests first (they find a driver and do not yield themselves); unless
-                // this is the only call on the connection: then there is nothing to batch
-                // with yet, and a yield would cost an executor round (under `block_on`, a
-                // reactor poll: five syscalls). Calls made while it drives join the next
-                // write.
-                if st.driver.is_some() || st.pending.len() > 1 {
-                    if st.driver.is_none() {
-                        st.driver = Some(token);
-                        st.set_driver_waker(cx.waker());
+                    // Nobody drives (or a blocking call does, which needs no poke): take
+                    // the role if it is free, and let the other calls of this tick append
+                    // their requests first (they find a driver and do not yield
+                    // themselves); unless this is the only call on the connection: then
+                    // there is nothing to batch with yet, and a yield would cost an
+                    // executor round (under `block_on`, a reactor poll: five syscalls).
+                    // Calls made while it drives join the next write.
+                    (driver, _) if driver.is_some() || st.pending.len() > 1 => {
+                        if driver.is_none() {
+                            st.driver = Some(token);
+                            st.set_driver_waker(cx.waker());
+                        }
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
                     }
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
+                    _ => {}
                 }
             }
-            if st.driver.is_none() {
-                st.driver = Some(token);
-            }
-            let io = if st.driver == Some(token) {
-                st.set_driver_waker(cx.waker());
-                st.drive(cx)
-            } else {
-                st.flush_or_poke()
-            };
-            if let Err(e) = io {
-                st.fail(e);
+            if work {
+                let io = if st.driver.is_none_or(|d| d == token) {
+                    st.driver = Some(token);
+                    st.set_driver_waker(cx.waker());
+                    st.drive(cx)
+                } else {
+                    st.flush_or_poke()
+                };
+                if let Err(e) = io {
+                    st.fail(e);
+                }
+                standing = st.standing(msgid);
             }
         }
-        if let Some(slot) = st.pending.get_mut(&this.msgid) {
-            if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                slot.waker = Some(cx.waker().clone());
+        let mut stalled = false;
+        let result = match standing {
+            Standing::Waiting => {
+                if let Some(slot) = st.pending.get_mut(&msgid) {
+                    if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        slot.waker = Some(cx.waker().clone());
+                    }
+                }
+                return Poll::Pending;
             }
+            Standing::Answered(outcome) => outcome.map_err(CallError::Remote),
+            Standing::Lost(reason) => Err(CallError::Lost(reason)),
+            Standing::Expired => {
+                // A peer that did not even take the request in a whole timeout is not
+                // reading: fail the connection rather than queue more behind it.
+                stalled = st.write_blocked && st.written < this.sent_at;
+                Err(CallError::Timeout { msgid })
+            }
+        };
+        Call::finish(&this.conn, st, msgid);
+        if stalled {
+            st.fail(format!("the server has not read the request in {:?}", this.timeout));
         }
-        Poll::Pending
+        this.done = true;
+        Poll::Ready(result)
     }
 }
 
 impl Drop for Call {
     fn drop(&mut self) {
         if !self.done {
-            let conn = Arc::clone(&self.conn);
-            let mut st = lock(&conn.state);
-            self.finish(&mut st);
+            let mut st = lock(&self.conn.state);
+            Call::finish(&self.conn, &mut st, self.msgid);
         }
     }
 }

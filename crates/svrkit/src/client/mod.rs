@@ -271,7 +271,7 @@ impl Client {
         params: &(impl Serialize + ?Sized),
     ) -> Result<Vec<u8>, ClientError> {
         let route = self.default_route();
-        self.call_routed_raw(route, method, params, Drive::Async).await.map(|(bytes, _)| bytes)
+        self.call_routed_raw(route, method, params, Drive::Async).await.map(|(bytes, ..)| bytes)
     }
 
     /// Sends `method` as a notification (no response, so no remote error either). It
@@ -333,20 +333,22 @@ impl Client {
         params: &(impl Serialize + ?Sized),
         drive: Drive,
     ) -> Result<R, ClientError> {
-        let (bytes, peer) = self.call_routed_raw(route, method, params, drive).await?;
+        let (bytes, topology, index) = self.call_routed_raw(route, method, params, drive).await?;
         RawValue::from_slice(&bytes).and_then(|raw| raw.deserialize::<R>()).map_err(|source| {
-            ClientError::Decode { method: method.to_string(), peer: peer.to_string(), source }
+            let peer = topology.nodes[index].name.to_string();
+            ClientError::Decode { method: method.to_string(), peer, source }
         })
     }
 
-    /// Routes, attempts and fails over; the result bytes and the server that answered.
+    /// Routes, attempts and fails over; the result bytes and the server that answered
+    /// (its index in the topology used).
     async fn call_routed_raw(
         &self,
         route: RouteKey<'_>,
         method: &str,
         params: &(impl Serialize + ?Sized),
         drive: Drive,
-    ) -> Result<(Vec<u8>, Arc<str>), ClientError> {
+    ) -> Result<(Vec<u8>, Arc<Topology>, usize), ClientError> {
         let topology = self.shared.topology();
         let mut tried: Vec<usize> = Vec::new();
         let mut last_error = None;
@@ -361,7 +363,7 @@ impl Client {
                     if node.is_ejected() && node.readmit() {
                         log::info!("server {} answers again: readmitted", node.name);
                     }
-                    return Ok((bytes, Arc::clone(&node.name)));
+                    return Ok((bytes, topology, index));
                 }
                 Err(e) if e.is_node_failure() => {
                     self.eject(node, &e);
