@@ -14,8 +14,9 @@
 //! ```
 //!
 //! Instructions per iteration = (refs at 11000 - refs at 1000) / 10000: start-up cost
-//! cancels out. `phases all [N]` (no valgrind) prints wall-clock and CPU-time ns per phase
-//! instead (best of 5 runs of N iterations).
+//! cancels out. `phases all [MS]` (no valgrind) prints ns per call instead, timed like
+//! `svrkit-bench micro`: the 10th percentile of ~200 us batches over MS milliseconds per
+//! phase (default 1000).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -86,8 +87,9 @@ fn result<'a>(decoder: &mut Decoder, buf: &'a [u8]) -> RawValue<'a> {
     }
 }
 
-const PHASES: [&str; 15] = [
+const PHASES: [&str; 16] = [
     "encode_req",
+    "encode_req_tuple",
     "decode_req",
     "de_params",
     "de_params_ref",
@@ -117,6 +119,11 @@ fn run(phase: &str, n: u32) {
         "encode_req" => (0..n).for_each(|i| {
             req.clear();
             encode_request(&mut req, black_box(i), "echo1", black_box(&[&msg])).unwrap();
+        }),
+        // What svrkit-bench micro encodes: params as a tuple `(&msg,)`.
+        "encode_req_tuple" => (0..n).for_each(|_| {
+            req.clear();
+            encode_request(&mut req, 1, "echo1", black_box(&(&msg,))).unwrap();
         }),
         "decode_req" => (0..n).for_each(|_| {
             black_box(params(&mut decoder, black_box(&req_wire)));
@@ -219,30 +226,34 @@ fn run(phase: &str, n: u32) {
 fn main() {
     let mut args = std::env::args().skip(1);
     let phase = args.next().unwrap_or_else(|| "all".to_string());
-    let n: u32 = args.next().map_or(1_000_000, |s| s.parse().expect("iterations"));
+    let n: u32 = args.next().map_or(1_000, |s| s.parse().expect("iterations or ms"));
     if phase != "all" {
         run(&phase, n);
         return;
     }
-    println!("{:>15}  {:>10}  {:>10}", "phase", "wall ns", "CPU ns");
+    // The way bench/src/micro.rs times: batches of about 200 us for a fixed budget, the
+    // 10th percentile of ns per call (other processes only ever add time, so a low
+    // percentile is the robust estimate on a busy machine).
+    let budget = std::time::Duration::from_millis(u64::from(n.clamp(100, 10_000)));
+    println!("{:>20}  {:>8}  {:>8}", "phase", "p10 ns", "min ns");
     for p in PHASES {
-        // Best of 5 runs: the least disturbed by other load on the machine.
-        let (mut wall, mut cpu) = (f64::INFINITY, f64::INFINITY);
-        for _ in 0..5 {
-            let (start, cpu_start) = (Instant::now(), thread_cpu_ns());
-            run(p, n);
-            wall = wall.min(start.elapsed().as_nanos() as f64 / f64::from(n));
-            if let (Some(end), Some(begin)) = (thread_cpu_ns(), cpu_start) {
-                cpu = cpu.min(end.saturating_sub(begin) as f64 / f64::from(n));
+        let mut batch = 1u32;
+        while batch < 1 << 24 {
+            let t = Instant::now();
+            run(p, batch);
+            if t.elapsed() >= std::time::Duration::from_micros(200) {
+                break;
             }
+            batch *= 2;
         }
-        println!("{p:>15}  {wall:10.1}  {cpu:10.1}");
+        let mut samples = Vec::new();
+        let start = Instant::now();
+        while start.elapsed() < budget || samples.len() < 20 {
+            let t = Instant::now();
+            run(p, batch);
+            samples.push(t.elapsed().as_nanos() as f64 / f64::from(batch));
+        }
+        samples.sort_by(f64::total_cmp);
+        println!("{p:>20}  {:8.1}  {:8.1}", samples[samples.len() / 10], samples[0]);
     }
-}
-
-/// Nanoseconds this thread has run on a CPU (Linux: the first field of
-/// `/proc/thread-self/schedstat`); `None` elsewhere.
-fn thread_cpu_ns() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    stat.split_whitespace().next()?.parse().ok()
 }

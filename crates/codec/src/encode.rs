@@ -14,9 +14,8 @@ use crate::{EncodeError, Message, RawValue, RpcError};
 // Each header below goes out as one fixed-size `extend_from_slice` (one capacity check,
 // a constant-size copy the compiler inlines) rather than a push followed by an extend.
 
-/// Appends a msgpack unsigned integer in its most compact form. Always inlined: a call
-/// costs as much as the write (callgrind).
-#[inline(always)]
+/// Appends a msgpack unsigned integer in its most compact form.
+#[inline]
 pub(crate) fn write_uint(buf: &mut Vec<u8>, v: u64) {
     if v < 0x80 {
         buf.push(v as u8);
@@ -35,7 +34,7 @@ pub(crate) fn write_uint(buf: &mut Vec<u8>, v: u64) {
 }
 
 /// Appends a msgpack integer in its most compact form (non-negative values as unsigned).
-#[inline(always)]
+#[inline]
 pub(crate) fn write_int(buf: &mut Vec<u8>, v: i64) {
     if v >= 0 {
         write_uint(buf, v as u64);
