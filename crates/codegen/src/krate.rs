@@ -341,8 +341,9 @@ pub(crate) fn server_rs(service: &Service, header: &str) -> String {
     c.blank();
     c.doc(
         "Start the server in this process on a free loopback port, configured by [`CONF`]\n\
-         (worker mode and limits), after the init hook; no self workers. For tests: it stops\n\
-         gracefully when dropped; `local_addr()` is where to connect.",
+         (worker mode and limits), after the init hook, with the self workers on threads. For\n\
+         tests: it stops them and the server gracefully when dropped; `local_addr()` is where\n\
+         to connect.",
     );
     c.open("pub fn start_local() -> Result<LocalServer<Handlers>, BoxError> {");
     c.line("Ok(app().start_local_file(CONF)?)");

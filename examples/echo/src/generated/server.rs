@@ -30,8 +30,9 @@ pub fn main() -> ExitCode {
 pub const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/echo_svr.conf");
 
 /// Start the server in this process on a free loopback port, configured by [`CONF`]
-/// (worker mode and limits), after the init hook; no self workers. For tests: it stops
-/// gracefully when dropped; `local_addr()` is where to connect.
+/// (worker mode and limits), after the init hook, with the self workers on threads. For
+/// tests: it stops them and the server gracefully when dropped; `local_addr()` is where
+/// to connect.
 pub fn start_local() -> Result<LocalServer<Handlers>, BoxError> {
     Ok(app().start_local_file(CONF)?)
 }
