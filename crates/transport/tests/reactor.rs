@@ -276,8 +276,8 @@ fn a_wake_from_another_thread_interrupts_the_sleep() {
             flag.set();
         })
     };
-    // No timer: only the eventfd can end this wait.
-    block_on(flag.wait());
+    // Only the eventfd ends this wait before `bounded`'s 10 s timer fails the test.
+    block_on(bounded(flag.wait()));
     setter.join().unwrap();
     // And again, with the wake arriving before the loop sleeps.
     let flag = Arc::new(Flag::default());
