@@ -250,6 +250,31 @@ fn a_connection_closed_mid_call_fails_every_call_on_it_then_reconnects() {
 }
 
 #[test]
+fn a_server_restarted_while_the_connection_was_idle_is_reconnected_to_without_an_error() {
+    let server = TestServer::tcp("old");
+    let port = server.port();
+    let config = ClientConfig::single(server.endpoint())
+        .with_timeout(Duration::from_secs(10))
+        .with_retries(1);
+    let client = Client::new(config.clone()).unwrap();
+    let blocking = BlockingClient::new(config).unwrap();
+    let who = || smol::block_on(client.call::<String>("whoami", &()));
+    assert_eq!(who().unwrap(), "old");
+    assert_eq!(blocking.call::<String>("whoami", &()).unwrap(), "old");
+    // The server goes away and comes back on the same port: both idle connections now
+    // hold an EOF. Give the reactor (async-io's thread) a moment to see it.
+    server.kill();
+    let server = TestServer::tcp_on("new", port).expect("the port is free again");
+    std::thread::sleep(Duration::from_millis(100));
+    // With one attempt per call, only a connection known dead before the request was
+    // written lets these succeed; nothing is ejected.
+    assert_eq!(who().unwrap(), "new");
+    assert_eq!(blocking.call::<String>("whoami", &()).unwrap(), "new");
+    assert!(client.ejected().is_empty());
+    assert_eq!(server.requests(), 2);
+}
+
+#[test]
 fn a_refused_connection_is_a_connect_error() {
     let port = {
         let s = TestServer::tcp("gone");

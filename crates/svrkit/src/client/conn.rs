@@ -18,10 +18,12 @@
 //!   keep filling the buffer: a short read means the socket is drained, so the next step
 //!   is `Async::poll_readable` (one `epoll_ctl` to re-arm), never a read that ends in
 //!   `EAGAIN` (which would cost that read *and* the re-arm).
-//! - Before a request is queued on an idle connection, the reactor is asked whether the
-//!   socket became readable since it was last watched (a server that closed an idle
-//!   connection shows up as EOF): no syscall, and the watch it leaves armed is the one the
-//!   next driver waits on. Blocking callers ask `poll(2)` instead.
+//! - When the last call in flight finishes, the socket is left watched by the reactor
+//!   (one `epoll_ctl`, which the next driver's wait reuses). Before a request is queued on
+//!   an idle connection, the reactor is asked whether the socket became readable since (a
+//!   server that closed an idle connection shows up as EOF): no syscall. A connection
+//!   found closed is `Stale`: nothing was sent, the caller reconnects once. Blocking
+//!   callers ask `poll(2)` instead (unless they found the socket drained under 1 ms ago).
 //!
 //! - A notification only appends to the write buffer and returns. The first one of a
 //!   burst (nothing unwritten before it) owns the write: it yields once, so that the other
@@ -116,6 +118,8 @@ impl Deadline {
 #[derive(Debug)]
 pub(crate) struct Connection {
     state: Mutex<State>,
+    /// Set once the connection broke (`State::broken`), readable without the lock.
+    dead: Arc<AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -123,6 +127,8 @@ struct State {
     stream: Stream,
     /// Set once the connection broke; every later use fails with this reason.
     broken: Option<String>,
+    /// `Connection::dead`.
+    dead: Arc<AtomicBool>,
     next_msgid: u32,
     /// Tokens of notifications (above the u32 msgid range).
     next_token: u64,
@@ -236,10 +242,13 @@ impl Connection {
         let read_filled = Arc::new(AtomicBool::new(false));
         let raw = RawRead { stream: stream.clone(), filled: Arc::clone(&read_filled) };
         let reader = FrameReader::new(raw, peer, Limits::default());
+        let dead = Arc::new(AtomicBool::new(false));
         Connection {
+            dead: Arc::clone(&dead),
             state: Mutex::new(State {
                 stream,
                 broken: None,
+                dead,
                 next_msgid: 0,
                 next_token: u64::from(u32::MAX) + 1,
                 pending: Pending::default(),
@@ -273,21 +282,29 @@ impl Connection {
         lock(&self.state).next_msgid = msgid;
     }
 
-    /// False once the connection is known to be broken. An idle connection is checked
-    /// first, so a server that closed it (restart, idle timeout) is noticed before a
-    /// request is written into a dead socket: async callers ask the reactor whether the
-    /// socket became readable since it was last watched (no syscall; the watch is left
-    /// armed), blocking callers, which may run with no reactor watching, ask `poll(2)`.
-    pub(crate) fn is_usable(&self, drive: Drive) -> bool {
-        let mut st = lock(&self.state);
-        if st.broken.is_some() {
-            return false;
+    /// The check a request makes before it is queued (tests).
+    #[cfg(test)]
+    fn is_usable(&self, drive: Drive) -> bool {
+        Connection::check_usable(&mut lock(&self.state), drive).is_ok()
+    }
+
+    /// True once the connection is known to be broken (no lock taken). Whether an idle
+    /// connection is still open is checked when a request is queued (`StartError::Stale`).
+    pub(crate) fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    /// Before anything is queued: a connection already broken, or found closed by its
+    /// idle check, is `Stale` (nothing was sent; the caller reconnects).
+    fn check_usable(st: &mut State, drive: Drive) -> Result<(), StartError> {
+        if let Some(reason) = &st.broken {
+            return Err(StartError::Stale(reason.clone()));
         }
-        if let Err(e) = st.check_idle(drive) {
-            st.fail(e);
-            return false;
+        if let Err(reason) = st.check_idle(drive) {
+            st.fail(&reason);
+            return Err(StartError::Stale(reason));
         }
-        true
+        Ok(())
     }
 
     /// Encodes a request into the write buffer and gives it a slot; returns its msgid and
@@ -297,10 +314,9 @@ impl Connection {
         method: &str,
         params: &P,
         deadline: Instant,
+        drive: Drive,
     ) -> Result<(u32, u64), StartError> {
-        if let Some(reason) = &st.broken {
-            return Err(StartError::Lost(reason.clone()));
-        }
+        Connection::check_usable(st, drive)?;
         // Takes the next msgid no pending call holds (one hash lookup).
         let msgid = loop {
             let id = st.next_msgid;
@@ -346,7 +362,8 @@ impl Connection {
             if st.driver.is_some() {
                 return Ok(None);
             }
-            let (msgid, sent_at) = Connection::queue_request(&mut st, method, params, deadline)?;
+            let (msgid, sent_at) =
+                Connection::queue_request(&mut st, method, params, deadline, Drive::Blocking)?;
             st.driver = Some(u64::from(msgid));
             st.driver_waker = None;
             (msgid, sent_at, st.stream.clone())
@@ -415,8 +432,13 @@ impl Connection {
         params: &P,
         deadline: Deadline,
     ) -> Result<Call, StartError> {
-        let (msgid, sent_at) =
-            Connection::queue_request(&mut lock(&self.state), method, params, deadline.at)?;
+        let (msgid, sent_at) = Connection::queue_request(
+            &mut lock(&self.state),
+            method,
+            params,
+            deadline.at,
+            Drive::Async,
+        )?;
         let timeout = deadline.timeout;
         Ok(Call { conn: Arc::clone(self), msgid, sent_at, timeout, yielded: false, done: false })
     }
@@ -438,10 +460,15 @@ impl Connection {
         drive: Drive,
     ) -> Result<Notify, StartError> {
         let mut st = lock(&self.state);
-        if let Some(reason) = &st.broken {
-            return Err(StartError::Lost(reason.clone()));
-        }
         let first = !st.unflushed();
+        if first {
+            // Only the first notification of a burst checks: the others follow it closely.
+            // By readiness, even for blocking callers: nothing is read on a connection
+            // that only sends notifications, so the watch stays armed and costs no syscall.
+            Connection::check_usable(&mut st, Drive::Async)?;
+        } else if let Some(reason) = &st.broken {
+            return Err(StartError::Stale(reason.clone()));
+        }
         match svrkit_codec::encode_notification(&mut st.wbuf, method, params) {
             Ok(()) => {}
             Err(e) if is_unit(&e) => {
@@ -474,7 +501,7 @@ impl Connection {
         st.next_token += 1;
         let queued_to = st.written + st.backlog() as u64;
         Ok(Notify {
-            conn: Arc::clone(self),
+            conn: (wait || owner).then(|| Arc::clone(self)),
             token,
             timer: None,
             timeout,
@@ -495,6 +522,10 @@ fn is_unit(e: &svrkit_codec::EncodeError) -> bool {
 /// Why a request could not be queued.
 #[derive(Debug)]
 pub(crate) enum StartError {
+    /// The connection was broken before this request (or its idle check found it closed):
+    /// nothing was sent, reconnect and try again.
+    Stale(String),
+    /// It broke while queueing.
     Lost(String),
     Encode(svrkit_codec::EncodeError),
 }
@@ -504,6 +535,7 @@ impl State {
     fn fail(&mut self, reason: impl ToString) {
         if self.broken.is_none() {
             self.broken = Some(reason.to_string());
+            self.dead.store(true, Ordering::Release);
         }
         for slot in self.pending.values_mut() {
             if let Some(w) = slot.waker.take() {
@@ -894,6 +926,15 @@ impl Call {
             // This call may have been the driver that notifications counted on.
             st.schedule_flush(conn);
         }
+        if st.pending.is_empty() && st.driver.is_none() && st.broken.is_none() {
+            // Idle now: arm the readiness watch the next call's idle check reads (one
+            // `epoll_ctl`, which the next driver's wait then reuses instead of making its
+            // own), so that a server closing the connection meanwhile is seen.
+            let noop = &mut Context::from_waker(Waker::noop());
+            if let Poll::Ready(Ok(())) = poll_readable(&st.stream, noop) {
+                st.readable = true;
+            }
+        }
     }
 }
 
@@ -1017,7 +1058,8 @@ impl Drop for Call {
 /// when it has to write its burst.
 #[derive(Debug)]
 pub(crate) struct Notify {
-    conn: Arc<Connection>,
+    /// Only held when there is more to do than return (`wait` or `owner`).
+    conn: Option<Arc<Connection>>,
     token: u64,
     /// Made only if the notification has to wait for room.
     timer: Option<Timer>,
@@ -1049,7 +1091,7 @@ impl Notify {
     /// The owner's write, after its yield: the whole buffer if the socket takes it, else
     /// the rest is handed to the driver or a flusher task. `alone`: nothing was appended
     /// since this notification, so leave the write to a flusher task.
-    fn flush_burst(&mut self, st: &mut State, alone: bool) -> Result<(), CallError> {
+    fn flush_burst(conn: &Arc<Connection>, st: &mut State, alone: bool) -> Result<(), CallError> {
         st.flush_owned = false;
         if let Some(reason) = &st.broken {
             return Err(CallError::Lost(reason.clone()));
@@ -1060,7 +1102,7 @@ impl Notify {
                 return Err(CallError::Lost(reason));
             }
         }
-        st.schedule_flush(&self.conn);
+        st.schedule_flush(conn);
         Ok(())
     }
 }
@@ -1071,6 +1113,10 @@ impl Future for Notify {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "Notify polled after completion");
+        let Some(conn) = this.conn.clone() else {
+            this.done = true;
+            return Poll::Ready(Ok(()));
+        };
         if this.owner {
             if !this.yielded {
                 // Let the other notifications (and calls) of this tick append first.
@@ -1080,16 +1126,14 @@ impl Future for Notify {
             }
             this.owner = false;
             this.done = true;
-            let conn = Arc::clone(&this.conn);
             let mut st = lock(&conn.state);
             let alone = st.written + st.backlog() as u64 <= this.queued_to;
-            return Poll::Ready(this.flush_burst(&mut st, alone));
+            return Poll::Ready(Notify::flush_burst(&conn, &mut st, alone));
         }
         if !this.wait {
             this.done = true;
             return Poll::Ready(Ok(()));
         }
-        let conn = Arc::clone(&this.conn);
         let mut guard = lock(&conn.state);
         let st = &mut *guard;
         if let Some(reason) = &st.broken {
@@ -1131,17 +1175,16 @@ impl Future for Notify {
 
 impl Drop for Notify {
     fn drop(&mut self) {
-        if self.done {
+        let Some(conn) = self.conn.as_ref().filter(|_| !self.done) else {
             return;
-        }
-        let conn = Arc::clone(&self.conn);
+        };
         let mut st = lock(&conn.state);
         if self.owner {
             // Dropped before its write: write now (no waiting), or hand the rest on.
-            let _ = self.flush_burst(&mut st, false);
+            let _ = Notify::flush_burst(conn, &mut st, false);
         } else if self.wait {
             st.release_driver(self.token);
-            st.schedule_flush(&conn);
+            st.schedule_flush(conn);
         }
     }
 }

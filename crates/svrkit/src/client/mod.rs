@@ -297,12 +297,15 @@ impl Client {
         };
         let node = &topology.nodes[index];
         let result = async {
-            // The idle check by readiness: nothing is read on a connection that only
-            // sends notifications, so the watch stays armed and checking costs no syscall.
-            let conn = node.connection(self.shared.timeout, Drive::Async).await?;
-            let notify = conn
-                .notify(method, params, self.shared.timeout, drive)
-                .map_err(|e| start_error(e, method, &node.name))?;
+            let timeout = self.shared.timeout;
+            let mut conn = node.connection(timeout).await?;
+            let mut notify = conn.notify(method, params, timeout, drive);
+            if let Err(StartError::Stale(_)) = notify {
+                // Found closed before anything was sent: once more on a new connection.
+                conn = node.connection(timeout).await?;
+                notify = conn.notify(method, params, timeout, drive);
+            }
+            let notify = notify.map_err(|e| start_error(e, method, &node.name))?;
             notify.await.map_err(|e| call_error(e, method, &node.name, self.shared.timeout))
         }
         .await;
@@ -390,18 +393,32 @@ impl Client {
         let timeout = self.shared.timeout;
         // One clock read per attempt: connecting and the call share the deadline.
         let deadline = Deadline::after(timeout);
-        let conn = node.connection(timeout, drive).await?;
-        if drive == Drive::Blocking {
-            let done = conn
-                .call_blocking(method, params, deadline)
-                .map_err(|e| start_error(e, method, &node.name))?;
-            if let Some(outcome) = done {
-                return outcome.map_err(|e| call_error(e, method, &node.name, timeout));
+        // A connection found closed before anything was sent on it (`Stale`) is replaced
+        // once; a second one is a failure of the server.
+        let mut fresh = false;
+        loop {
+            let conn = node.connection(timeout).await?;
+            if drive == Drive::Blocking {
+                match conn.call_blocking(method, params, deadline) {
+                    Ok(Some(outcome)) => {
+                        return outcome.map_err(|e| call_error(e, method, &node.name, timeout))
+                    }
+                    Ok(None) => {}
+                    Err(StartError::Stale(_)) if !fresh => {
+                        fresh = true;
+                        continue;
+                    }
+                    Err(e) => return Err(start_error(e, method, &node.name)),
+                }
+            }
+            match conn.call(method, params, deadline) {
+                Ok(call) => {
+                    return call.await.map_err(|e| call_error(e, method, &node.name, timeout))
+                }
+                Err(StartError::Stale(_)) if !fresh => fresh = true,
+                Err(e) => return Err(start_error(e, method, &node.name)),
             }
         }
-        let call =
-            conn.call(method, params, deadline).map_err(|e| start_error(e, method, &node.name))?;
-        call.await.map_err(|e| call_error(e, method, &node.name, timeout))
     }
 
     fn eject(&self, node: &Node, error: &ClientError) {
@@ -414,7 +431,9 @@ impl Client {
 
 fn start_error(e: StartError, method: &str, peer: &str) -> ClientError {
     match e {
-        StartError::Lost(reason) => ClientError::ConnectionLost { peer: peer.to_string(), reason },
+        StartError::Lost(reason) | StartError::Stale(reason) => {
+            ClientError::ConnectionLost { peer: peer.to_string(), reason }
+        }
         StartError::Encode(source) => ClientError::Encode { method: method.to_string(), source },
     }
 }

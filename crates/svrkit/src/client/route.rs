@@ -11,7 +11,6 @@ use svrkit_ring::{Ring, ShardEntry, ShardTable};
 use super::conn::Connection;
 use super::error::ClientError;
 use super::stream::Endpoint;
-use super::Drive;
 use crate::config::{ConfigError, Routing};
 
 /// One server: its lazily (re)made connection and whether it is ejected.
@@ -50,22 +49,23 @@ impl Node {
         self.ejected.swap(false, Ordering::AcqRel)
     }
 
-    fn current(&self, drive: Drive) -> Option<Arc<Connection>> {
+    fn current(&self) -> Option<Arc<Connection>> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
-        conn.is_usable(drive).then_some(conn)
+        (!conn.is_dead()).then_some(conn)
     }
 
-    /// The node's connection, connecting (within `timeout`) if there is none or it broke.
+    /// The node's connection, connecting (within `timeout`) if there is none or it is
+    /// known to be broken. (Whether an idle connection is still open is checked when a
+    /// request is queued on it: `StartError::Stale`, then the caller asks again.)
     pub(crate) async fn connection(
         &self,
         timeout: Duration,
-        drive: Drive,
     ) -> Result<Arc<Connection>, ClientError> {
-        if let Some(conn) = self.current(drive) {
+        if let Some(conn) = self.current() {
             return Ok(conn);
         }
         let _guard = self.connecting.lock().await;
-        if let Some(conn) = self.current(drive) {
+        if let Some(conn) = self.current() {
             return Ok(conn);
         }
         let conn = Connection::connect(&self.endpoint, timeout)
