@@ -4,8 +4,9 @@
 //!
 //! ```text
 //! cargo build --release -p svrkit-codec --example phases
-//! for p in encode_req decode_req de_params de_params_ref encode_resp decode_resp \
-//!          de_result de_result_ref round_trip round_trip_ref; do
+//! for p in encode_req decode_req de_params de_params_ref de_params_view encode_resp \
+//!          decode_resp de_result de_result_ref de_result_view round_trip round_trip_ref \
+//!          round_trip_view round_trip_view_read; do
 //!   for n in 1000 11000; do
 //!     valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //!       target/release/examples/phases $p $n 2>&1 | grep -o 'refs: *[0-9,]*'
