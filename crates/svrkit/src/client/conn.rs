@@ -16,8 +16,11 @@
 //!   hands the role to another waiting call.
 //! - The driver reads only when the reactor reported the socket readable, or while reads
 //!   keep filling the buffer: a short read means the socket is drained, so the next step
-//!   is `Async::poll_readable` (one `epoll_ctl` to re-arm), never a read that ends in
-//!   `EAGAIN` (which would cost that read *and* the re-arm).
+//!   is `Async::poll_readable` (one `epoll_ctl` to re-arm), not a read that ends in
+//!   `EAGAIN`. One exception: when calls were still waiting after its last read and the
+//!   driver runs again for another reason (new calls to write), it reads once first, as
+//!   their replies may have come meanwhile (a read instead of a reactor round). With one
+//!   call in flight that never happens: write, wait, read.
 //! - When the last call in flight finishes, the socket is left watched by the reactor
 //!   (one `epoll_ctl`, which the next driver's wait reuses). Before a request is queued on
 //!   an idle connection, the reactor is asked whether the socket became readable since (a
@@ -148,8 +151,19 @@ struct State {
     readable: bool,
     /// Set by [`RawRead`] when a read filled all the room it was given.
     read_filled: Arc<AtomicBool>,
+    /// Calls whose reply has not arrived (pending slots without an outcome).
+    unanswered: usize,
+    /// Calls were still waiting for replies after the last read: the driver's next poll
+    /// (woken by new calls, not by the reactor) reads once before waiting, since those
+    /// replies may have come meanwhile; a reactor round costs five syscalls, a read one.
+    more_expected: bool,
     /// When a blocking call last finished with the socket drained (see [`RECHECK_AFTER`]).
     drained_at: Option<Instant>,
+    /// What the reactor wakes (socket readiness, the deadline timer): it passes the wake-up
+    /// on to the current driver, so a new driver changes no reactor registration (no timer
+    /// re-insert, no re-arm), and wakes nobody while no one drives.
+    relay: Arc<Relay>,
+    relay_waker: Waker,
     /// The call (msgid) or notification (token > u32::MAX) that drives the socket.
     driver: Option<u64>,
     driver_waker: Option<Waker>,
@@ -183,6 +197,8 @@ struct Slot {
     deadline: Option<Instant>,
     /// The deadline passed (set by the driver's sweep).
     expired: bool,
+    /// A reply arrived (counted out of `State::unanswered`).
+    answered: bool,
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -243,6 +259,7 @@ impl Connection {
         let raw = RawRead { stream: stream.clone(), filled: Arc::clone(&read_filled) };
         let reader = FrameReader::new(raw, peer, Limits::default());
         let dead = Arc::new(AtomicBool::new(false));
+        let relay = Arc::new(Relay::default());
         Connection {
             dead: Arc::clone(&dead),
             state: Mutex::new(State {
@@ -257,8 +274,12 @@ impl Connection {
                 written: 0,
                 write_blocked: false,
                 reader,
+                relay_waker: Waker::from(Arc::clone(&relay)),
+                relay,
                 readable: false,
                 read_filled,
+                unanswered: 0,
+                more_expected: false,
                 drained_at: None,
                 driver: None,
                 driver_waker: None,
@@ -336,6 +357,7 @@ impl Connection {
                 return Err(StartError::Encode(e));
             }
         }
+        st.unanswered += 1;
         if st.sweep_at.is_none_or(|at| deadline < at) {
             st.sweep_at = Some(deadline);
             // The driver re-arms the timer for the earlier deadline when it next runs.
@@ -369,11 +391,10 @@ impl Connection {
             (msgid, sent_at, st.stream.clone())
         };
         let mut call = BlockingCall { conn: self, msgid, done: false };
-        let noop = &mut Context::from_waker(Waker::noop());
         loop {
             let wants_write = {
                 let mut st = lock(&self.state);
-                if let Err(e) = st.flush(noop) {
+                if let Err(e) = st.flush() {
                     st.fail(e);
                 }
                 // Other (async) calls' deadlines are this driver's job too.
@@ -478,7 +499,7 @@ impl Connection {
         }
         st.notes_unflushed = true;
         if st.backlog() >= NOTIFY_WRITE_AT || drive == Drive::Blocking {
-            if let Err(reason) = st.flush(&mut Context::from_waker(Waker::noop())) {
+            if let Err(reason) = st.flush() {
                 st.fail(&reason);
                 return Err(StartError::Lost(reason));
             }
@@ -531,6 +552,15 @@ pub(crate) enum StartError {
 }
 
 impl State {
+    /// Drops a call's slot.
+    fn forget(&mut self, msgid: u32) {
+        if let Some(slot) = self.pending.remove(&msgid) {
+            if !slot.answered {
+                self.unanswered -= 1;
+            }
+        }
+    }
+
     /// Marks the connection broken and wakes every waiting call.
     fn fail(&mut self, reason: impl ToString) {
         if self.broken.is_none() {
@@ -552,7 +582,8 @@ impl State {
 
     /// Writes as much of the write buffer as the socket takes, registering `cx` for
     /// writability when bytes remain.
-    fn flush(&mut self, cx: &mut Context<'_>) -> Result<(), String> {
+    fn flush(&mut self) -> Result<(), String> {
+        let cx = &mut Context::from_waker(&self.relay_waker);
         while self.wpos < self.wbuf.len() {
             match stream::poll_write(&self.stream, cx, &self.wbuf[self.wpos..]) {
                 Poll::Ready(Ok(0)) => return Err("the socket accepts no more bytes".to_string()),
@@ -618,9 +649,10 @@ impl State {
     /// was reported or while reads keep filling the buffer: a short read means the socket
     /// is drained, so the next step is waiting, not a read that fails with `EAGAIN`.
     fn read_available(&mut self, cx: &mut Context<'_>) -> Result<(), String> {
+        let mut speculate = std::mem::take(&mut self.more_expected);
         for _ in 0..MAX_READS_PER_POLL {
-            if !self.readable {
-                match poll_readable(&self.stream, cx) {
+            if !self.readable && !std::mem::take(&mut speculate) {
+                match poll_readable(&self.stream, &self.relay_waker) {
                     Poll::Ready(Ok(())) => self.readable = true,
                     Poll::Ready(Err(e)) => return Err(e.to_string()),
                     Poll::Pending => return Ok(()),
@@ -640,7 +672,9 @@ impl State {
             Poll::Ready(Ok(0)) => Err("closed by the server".to_string()),
             Poll::Ready(Ok(_)) => {
                 self.readable = self.read_filled.load(Ordering::Relaxed);
-                self.dispatch()
+                self.dispatch()?;
+                self.more_expected = self.unanswered > 0;
+                Ok(())
             }
             Poll::Ready(Err(e)) => Err(e.to_string()),
             Poll::Pending => {
@@ -664,13 +698,11 @@ impl State {
             // Ready once the reactor saw the socket readable since the last check; else
             // this (re)arms the watch, with a waker that does nothing: no task to wake,
             // the next check or driver looks.
-            Drive::Async => {
-                match poll_readable(&self.stream, &mut Context::from_waker(Waker::noop())) {
-                    Poll::Ready(Ok(())) => true,
-                    Poll::Ready(Err(e)) => return Err(e.to_string()),
-                    Poll::Pending => self.readable,
-                }
-            }
+            Drive::Async => match poll_readable(&self.stream, &self.relay_waker) {
+                Poll::Ready(Ok(())) => true,
+                Poll::Ready(Err(e)) => return Err(e.to_string()),
+                Poll::Pending => self.readable,
+            },
             // A connection whose socket a blocking call found drained a moment ago is not
             // asked again (the same race as a close just after the check).
             Drive::Blocking => {
@@ -690,11 +722,15 @@ impl State {
 
     /// Hands every complete message in the read buffer to its call.
     fn dispatch(&mut self) -> Result<(), String> {
-        let State { reader, pending, .. } = self;
+        let State { reader, pending, unanswered, .. } = self;
         while let Some(decoded) = reader.next_frame().map_err(|e| e.to_string())? {
             match decoded.message {
                 Ok(Message::Response { msgid, error, result }) => {
                     if let Some(slot) = pending.get_mut(&msgid) {
+                        if !slot.answered {
+                            slot.answered = true;
+                            *unanswered -= 1;
+                        }
                         slot.outcome = Some(match error {
                             Some(error) => Err(RpcError::from_raw(error)),
                             None => Ok(result.as_bytes().to_vec()),
@@ -727,6 +763,7 @@ impl State {
         }
         self.driver = None;
         self.driver_waker = None;
+        *lock_relay(&self.relay) = None;
         if let Some(slot) =
             self.pending.values_mut().find(|s| s.outcome.is_none() && s.waker.is_some())
         {
@@ -739,7 +776,7 @@ impl State {
     /// The driver's work: write, read and dispatch, expire the calls whose deadline
     /// passed; registers `cx` for whichever comes first.
     fn drive(&mut self, cx: &mut Context<'_>) -> Result<(), String> {
-        self.flush(cx)?;
+        self.flush()?;
         self.read_available(cx)?;
         for _ in 0..4 {
             self.sweep(Instant::now());
@@ -749,7 +786,7 @@ impl State {
                 timer.set_at(at);
                 self.armed_at = Some(at);
             }
-            if Pin::new(timer).poll(cx).is_pending() {
+            if Pin::new(timer).poll(&mut Context::from_waker(&self.relay_waker)).is_pending() {
                 return Ok(());
             }
             // Fired: the timer is spent until set again.
@@ -789,7 +826,7 @@ impl State {
     fn flush_or_poke(&mut self) -> Result<(), String> {
         if self.unflushed() {
             // A no-op waker: this call does not wait for writability, the driver does.
-            self.flush(&mut Context::from_waker(Waker::noop()))?;
+            self.flush()?;
             if self.unflushed() {
                 if let Some(w) = &self.driver_waker {
                     w.wake_by_ref();
@@ -802,6 +839,7 @@ impl State {
     fn set_driver_waker(&mut self, waker: &Waker) {
         if !self.driver_waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
             self.driver_waker = Some(waker.clone());
+            *lock_relay(&self.relay) = Some(waker.clone());
         }
     }
 }
@@ -815,7 +853,7 @@ struct BlockingCall<'c> {
 
 impl BlockingCall<'_> {
     fn finish(&mut self, st: &mut State) {
-        st.pending.remove(&self.msgid);
+        st.forget(self.msgid);
         st.release_driver(u64::from(self.msgid));
         self.done = true;
     }
@@ -826,6 +864,30 @@ impl Drop for BlockingCall<'_> {
         if !self.done {
             let conn = self.conn;
             self.finish(&mut lock(&conn.state));
+        }
+    }
+}
+
+/// The waker the reactor holds for a connection: wakes the current driver, if any.
+#[derive(Debug, Default)]
+struct Relay {
+    target: Mutex<Option<Waker>>,
+}
+
+fn lock_relay(relay: &Relay) -> MutexGuard<'_, Option<Waker>> {
+    relay.target.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl std::task::Wake for Relay {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Cloned out so that the driver's waker runs without the relay locked.
+        let target = lock_relay(self).clone();
+        if let Some(w) = target {
+            w.wake();
         }
     }
 }
@@ -865,8 +927,9 @@ impl AsyncRead for RawRead {
 }
 
 /// Ready if the reactor reported the socket readable since the last registration; else
-/// registers `cx` (re-arming the reactor's interest only if nothing was registered).
-fn poll_readable(stream: &Stream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+/// registers `waker` (re-arming the reactor's interest only if nothing was registered).
+fn poll_readable(stream: &Stream, waker: &Waker) -> Poll<io::Result<()>> {
+    let cx = &mut Context::from_waker(waker);
     match stream {
         Stream::Tcp(s) => s.poll_readable(cx),
         Stream::Unix(s) => s.poll_readable(cx),
@@ -920,7 +983,7 @@ pub(crate) struct Call {
 impl Call {
     /// Forgets the call's slot and gives up the driver role (waking a successor).
     fn finish(conn: &Arc<Connection>, st: &mut State, msgid: u32) {
-        st.pending.remove(&msgid);
+        st.forget(msgid);
         st.release_driver(u64::from(msgid));
         if st.notes_unflushed {
             // This call may have been the driver that notifications counted on.
@@ -930,8 +993,7 @@ impl Call {
             // Idle now: arm the readiness watch the next call's idle check reads (one
             // `epoll_ctl`, which the next driver's wait then reuses instead of making its
             // own), so that a server closing the connection meanwhile is seen.
-            let noop = &mut Context::from_waker(Waker::noop());
-            if let Poll::Ready(Ok(())) = poll_readable(&st.stream, noop) {
+            if let Poll::Ready(Ok(())) = poll_readable(&st.stream, &st.relay_waker) {
                 st.readable = true;
             }
         }
@@ -1097,7 +1159,7 @@ impl Notify {
             return Err(CallError::Lost(reason.clone()));
         }
         if !alone {
-            if let Err(reason) = st.flush(&mut Context::from_waker(Waker::noop())) {
+            if let Err(reason) = st.flush() {
                 st.fail(&reason);
                 return Err(CallError::Lost(reason));
             }
@@ -1546,6 +1608,7 @@ mod tests {
         {
             let st = lock(&conn.state);
             assert!(st.pending.is_empty(), "{} slots left", st.pending.len());
+            assert_eq!(st.unanswered, 0);
             assert_eq!(st.driver, None);
             assert!(st.broken.is_none());
         }
