@@ -107,7 +107,8 @@ impl BlockingClient {
         async_io::block_on(self.client.call_routed(route, method, params, Drive::Blocking))
     }
 
-    /// See [`Client::notify`].
+    /// See [`Client::notify`]. The notification is written before this returns (one
+    /// `write`, unless the socket is full), since a blocking caller may not come back soon.
     pub fn notify(
         &self,
         method: &str,

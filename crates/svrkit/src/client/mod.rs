@@ -13,7 +13,9 @@
 //! connection themselves (see `conn.rs`): requests made in the same executor tick go out in
 //! one `write`, and one waiting call reads and dispatches the responses of all the others.
 //! With one call in flight no wake-up crosses threads, which on a two-core machine is most
-//! of a round trip's cost. It works on any executor. [`BlockingClient`] goes one step
+//! of a round trip's cost, and a call costs one `write`, one reactor wait and one `read`
+//! (no read that finds nothing). Notifications are appended to the connection's buffer
+//! and written in bursts. It works on any executor. [`BlockingClient`] goes one step
 //! further: its calling thread waits for the reply in `poll(2)` on the socket, so neither
 //! the reactor nor its thread is involved (a per-call `block_on` of the async call would
 //! hand every reply over from the async-io thread: about 2.5x slower here). A call future
