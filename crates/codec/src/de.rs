@@ -24,6 +24,10 @@ pub(crate) struct Deserializer<'de> {
     last: usize,
     /// Containers open right now (recursion depth).
     depth: usize,
+    /// The value at `pos` runs to the end of the input: it is the last element of every
+    /// enclosing container (and the input holds exactly one value). A `RawValue` there
+    /// needs no walk to find its end.
+    at_tail: bool,
 }
 
 /// The deepest nesting the deserializer recurses into, whatever limits the value was checked
@@ -53,12 +57,19 @@ fn truncated(offset: usize) -> ValueError {
 
 impl<'de> Deserializer<'de> {
     pub(crate) fn new(input: &'de [u8]) -> Self {
-        Deserializer { input, pos: 0, last: 0, depth: 0 }
+        Deserializer { input, pos: 0, last: 0, depth: 0, at_tail: true }
     }
 
-    /// A deserializer reading `input` from `pos` (e.g. just past a container header).
+    /// A deserializer reading the values of a container, `input`, from `pos` (just past
+    /// its header). [`set_tail`](Self::set_tail) before each: is it the last one?
     pub(crate) fn at(input: &'de [u8], pos: usize) -> Self {
-        Deserializer { input, pos, last: pos, depth: 0 }
+        Deserializer { input, pos, last: pos, depth: 0, at_tail: false }
+    }
+
+    /// Whether the next value runs to the end of the input (see `at_tail`).
+    #[inline]
+    pub(crate) fn set_tail(&mut self, at_tail: bool) {
+        self.at_tail = at_tail;
     }
 
     pub(crate) fn last_head(&self) -> usize {
@@ -300,15 +311,18 @@ impl<'de> Deserializer<'de> {
             Head::Array(n) => self.visit_array(n, visitor, tolerant),
             Head::Map(n) => {
                 self.enter()?;
-                let mut access = MapAccess { de: self, left: n };
+                let tail = self.at_tail;
+                let mut access = MapAccess { de: self, left: n, tail };
                 let value = visitor.visit_map(&mut access)?;
                 // Drain what the visitor did not read (it can stop early on its own).
+                access.de.at_tail = false;
                 while access.left > 0 {
                     access.left -= 1;
                     access.de.skip_value()?;
                     access.de.skip_value()?;
                 }
                 self.depth -= 1;
+                self.at_tail = tail;
                 Ok(value)
             }
         }
@@ -324,8 +338,10 @@ impl<'de> Deserializer<'de> {
     ) -> Result<V::Value> {
         let start = self.last;
         self.enter()?;
-        let mut access = SeqAccess { de: self, left: n };
+        let tail = self.at_tail;
+        let mut access = SeqAccess { de: self, left: n, tail };
         let value = visitor.visit_seq(&mut access)?;
+        access.de.at_tail = false;
         if access.left > 0 {
             if !tolerant {
                 return Err(ValueError::new(
@@ -342,6 +358,7 @@ impl<'de> Deserializer<'de> {
             }
         }
         self.depth -= 1;
+        self.at_tail = tail;
         Ok(value)
     }
 
@@ -414,9 +431,15 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         visitor: V,
     ) -> Result<V::Value> {
         if name == crate::ser::RAW_TOKEN {
-            // A RawValue: the next value's bytes, undecoded (headers walked once).
+            // A RawValue: the next value's bytes, undecoded. At the tail of the input they
+            // run to its end; elsewhere their headers are walked once to find it.
             let start = self.pos;
-            self.skip_value()?;
+            if self.at_tail && start < self.input.len() {
+                self.last = start;
+                self.pos = self.input.len();
+            } else {
+                self.skip_value()?;
+            }
             let bytes = self.input.get(start..self.pos).unwrap_or_default();
             return visitor.visit_borrowed_bytes(bytes);
         }
@@ -578,6 +601,8 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
 struct SeqAccess<'a, 'de> {
     de: &'a mut Deserializer<'de>,
     left: u32,
+    /// The array runs to the end of the input: so does its last element.
+    tail: bool,
 }
 
 impl<'de> de::SeqAccess<'de> for SeqAccess<'_, 'de> {
@@ -588,6 +613,7 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'_, 'de> {
             return Ok(None);
         }
         self.left -= 1;
+        self.de.at_tail = self.tail && self.left == 0;
         seed.deserialize(&mut *self.de).map(Some)
     }
 
@@ -602,6 +628,8 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'_, 'de> {
 struct MapAccess<'a, 'de> {
     de: &'a mut Deserializer<'de>,
     left: u32,
+    /// The map runs to the end of the input: so does its last value.
+    tail: bool,
 }
 
 impl<'de> de::MapAccess<'de> for MapAccess<'_, 'de> {
@@ -612,10 +640,12 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, 'de> {
             return Ok(None);
         }
         self.left -= 1;
+        self.de.at_tail = false;
         seed.deserialize(&mut *self.de).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
+        self.de.at_tail = self.tail && self.left == 0;
         seed.deserialize(&mut *self.de)
     }
 
@@ -654,7 +684,11 @@ impl<'a, 'de> de::EnumAccess<'de> for EnumAccess<'a, 'de> {
     type Variant = Self;
 
     fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self)> {
+        // The variant name is a map key: never at the tail; its data (the map's one value)
+        // is where the map is.
+        let tail = std::mem::replace(&mut self.de.at_tail, false);
         let variant = seed.deserialize(&mut *self.de)?;
+        self.de.at_tail = tail;
         Ok((variant, self))
     }
 }

@@ -120,6 +120,7 @@ impl<'a> Elements<'a> {
             return None;
         }
         self.left -= 1;
+        self.de.set_tail(self.left == 0);
         let item = T::deserialize(&mut self.de).map_err(|e| e.at(self.de.last_head()));
         if item.is_err() {
             // Stop after an error: the position is no longer trustworthy.

@@ -139,3 +139,66 @@ fn serde_bytes_like(b: &[u8]) -> impl Serialize + '_ {
     }
     Bin(b)
 }
+
+#[test]
+fn a_raw_value_is_exactly_its_value_at_any_position() {
+    // The last element of every enclosing container runs to the end of the input (no walk
+    // needed); anywhere else the value's end is found by walking it. Both must give the
+    // value's bytes, exactly.
+    #[derive(Deserialize, Serialize, Debug)]
+    struct Inner<'a> {
+        a: u8,
+        #[serde(borrow)]
+        raw: RawValue<'a>,
+    }
+    #[derive(Deserialize, Serialize, Debug)]
+    struct Outer<'a> {
+        #[serde(borrow)]
+        inner: Inner<'a>,
+        #[serde(borrow)]
+        list: Vec<RawValue<'a>>,
+        #[serde(borrow)]
+        map: BTreeMap<u8, RawValue<'a>>,
+        #[serde(borrow)]
+        last: Option<RawValue<'a>>,
+    }
+    let value = |v: &(i32, &str)| bytes(v);
+    let owned = (
+        (1u8, (2, "two")),
+        vec![(3, "three"), (4, "four")],
+        BTreeMap::from([(5u8, (5, "five")), (6u8, (6, "six"))]),
+        Some((7, "seven")),
+    );
+    let wire = bytes(&owned);
+    let got: Outer<'_> = from_slice(&wire).unwrap();
+    assert_eq!(got.inner.raw.as_bytes(), value(&(2, "two")));
+    assert_eq!(got.list[0].as_bytes(), value(&(3, "three")));
+    assert_eq!(got.list[1].as_bytes(), value(&(4, "four")));
+    assert_eq!(got.map[&5].as_bytes(), value(&(5, "five")));
+    assert_eq!(got.map[&6].as_bytes(), value(&(6, "six")));
+    assert_eq!(got.last.unwrap().as_bytes(), value(&(7, "seven")));
+    assert_eq!(bytes(&got), wire);
+
+    // A struct with extra trailing elements: its last field is not at the tail.
+    let wire = bytes(&((1u8, (2, "two"), "extra"), "after"));
+    let (inner, after): (Inner<'_>, &str) = from_slice(&wire).unwrap();
+    assert_eq!((inner.raw.as_bytes(), after), (&value(&(2, "two"))[..], "after"));
+
+    // `{"Variant": raw}` at the tail and not.
+    #[derive(Deserialize, Serialize, Debug)]
+    enum E<'a> {
+        V(#[serde(borrow)] RawValue<'a>),
+    }
+    let wire = bytes(&(E::V(RawValue::from_slice(&value(&(8, "eight"))).unwrap()), 9));
+    let (E::V(raw), nine): (E<'_>, u8) = from_slice(&wire).unwrap();
+    assert_eq!((raw.as_bytes(), nine), (&value(&(8, "eight"))[..], 9));
+    let wire = bytes(&E::V(RawValue::from_slice(&value(&(8, "eight"))).unwrap()));
+    let E::V(raw) = from_slice::<E<'_>>(&wire).unwrap();
+    assert_eq!(raw.as_bytes(), value(&(8, "eight")));
+
+    // Views of views: the last element of an ArrayRef is at the tail of its bytes.
+    let wire = bytes(&vec![vec![1, 2], vec![3]]);
+    let outer: ArrayRef<'_, ArrayRef<'_, i32>> = from_slice(&wire).unwrap();
+    let inner: Vec<Vec<i32>> = outer.iter().map(|a| a.unwrap().to_vec().unwrap()).collect();
+    assert_eq!(inner, [vec![1, 2], vec![3]]);
+}
