@@ -189,24 +189,29 @@
 //!
 //! | seed 000 echomsg, ns per call (p10; `phases all`) | 81e9580 | now |
 //! |------------------------------------|-------:|-------:|
-//! | encode request | 103 | 104 |
-//! | decode request frame (scan + parse) | 67 | 54 |
-//! | deserialize params: owned / borrowed `&str` / views | 299 / 198 / – | 297 / 187 / 73 |
-//! | encode response: owned / view | 90 / – | 97 / 18 |
-//! | decode response frame | 58 | 49 |
-//! | deserialize result: owned / borrowed / views | 291 / 188 / – | 289 / 179 / 61 |
-//! | **round trip: owned / borrowed / views** | **988 / 780 / –** | **931 / 720 / 388** |
+//! | encode request | 103 | 105 |
+//! | decode request frame (scan + parse) | 67 | 52 |
+//! | deserialize params: owned / borrowed `&str` / views | 300 / 198 / – | 305 / 193 / 66 |
+//! | encode response: owned / view | 92 / – | 97 / 18 |
+//! | decode response frame | 58 | 47 |
+//! | deserialize result: owned / borrowed / views | 292 / 190 / – | 293 / 183 / 57 |
+//! | **round trip: owned / borrowed / views** | **988 / 774 / –** | **947 / 742 / 373** |
 //!
-//! (Load average 4-5 on 2 cores; `svrkit-bench micro` on the same build: owned round trip
-//! 947 -> ~920 ns, views ~365-380 ns. Deserialize rows include dropping the value. callgrind
-//! for the round trip: owned 10.3k instructions, borrowed 7.8k, views 4.5k.)
+//! (Load average 4-6 on 2 cores, best of 3 alternating runs; single rows move by ±5% with
+//! code layout alone. `svrkit-bench micro`, the same builds alternating: owned round trip
+//! 935 -> 903 ns, decode request + params 390 -> 373, decode response + result 379 -> 359,
+//! encode request 82 -> 77, encode response 74 -> 72; views 356 ns. Deserialize rows
+//! include dropping the value. callgrind for the round trip: owned 10.4k instructions,
+//! borrowed 8.0k, views 4.1k.)
 //!
 //! The 300 ns bar of SPEC §9 is not met. For owned `String`/`Vec`/`BTreeMap` protos it is
 //! out of reach whatever the codec does: of the owned round trip's instructions ~2.3k are
 //! malloc/free (14 allocations) and ~1.7k `BTreeMap` inserts, iteration and drops (serde's
-//! and std's code). Views remove all of that; what remains (~390 ns) is encoding the owned
-//! request (~100 ns), two frame scans (~50 ns each), the two view deserializations (~60-75
-//! ns each, mostly the header walks that find each container's end) and the echo's copy.
+//! and std's code). Views remove all of that; what remains (~360-370 ns) is encoding the
+//! owned request (~80-100 ns), two frame scans (~50 ns each), the two view
+//! deserializations (~60 ns each: the struct, the 64-byte string's UTF-8 check, the walk
+//! that finds the `ArrayRef`'s end; a view that is the last value needs none) and the
+//! echo's copy.
 //!
 //! What the fast paths are:
 //! - the frame scan takes one pass with a single "values left" counter when the whole
