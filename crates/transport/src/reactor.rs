@@ -440,31 +440,67 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         if events.is_empty() {
             continue;
         }
-        LOCAL.with(|l| {
-            let mut l = l.borrow_mut();
-            let local = l.as_mut().expect("reactor exists while running");
-            for ev in &events {
-                let key = ev.data.u64();
-                if key == WAKE_KEY {
-                    continue; // `notified` says what to do.
-                }
-                let flags = ev.flags;
-                let Some(slot) = local.slot(key) else { continue };
-                let hup = flags.intersects(EventFlags::HUP | EventFlags::ERR);
-                if hup || flags.intersects(EventFlags::IN | EventFlags::RDHUP | EventFlags::PRI) {
-                    slot.ready |= READABLE;
-                    wakers.extend(slot.reader.take());
-                }
-                if hup || flags.contains(EventFlags::OUT) {
-                    slot.ready |= WRITABLE;
-                    wakers.extend(slot.writer.take());
-                }
-            }
-        });
+        dispatch(&events, &mut wakers);
         for w in wakers.drain(..) {
             w.wake();
         }
     }
+}
+
+/// Marks the sources of `events` ready and collects the wakers to wake.
+fn dispatch(events: &[epoll::Event], wakers: &mut Vec<Waker>) {
+    LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        let local = l.as_mut().expect("reactor exists while running");
+        for ev in events {
+            let key = ev.data.u64();
+            if key == WAKE_KEY {
+                continue; // `notified` says what to do.
+            }
+            let flags = ev.flags;
+            let Some(slot) = local.slot(key) else { continue };
+            let hup = flags.intersects(EventFlags::HUP | EventFlags::ERR);
+            if hup || flags.intersects(EventFlags::IN | EventFlags::RDHUP | EventFlags::PRI) {
+                slot.ready |= READABLE;
+                wakers.extend(slot.reader.take());
+            }
+            if hup || flags.contains(EventFlags::OUT) {
+                slot.ready |= WRITABLE;
+                wakers.extend(slot.writer.take());
+            }
+        }
+    });
+}
+
+/// Collects the socket events that are ready now, without sleeping (one `epoll_wait` with
+/// a zero timeout), and wakes their tasks; returns how many sources it woke. For a task
+/// that has been busy on one socket for long (a peer that never stops sending): call it,
+/// then yield, and the tasks of the other sockets run before it is polled again. An
+/// executor only gives [`block_on`] the chance to look for events when it runs out of
+/// ready tasks (or every few hundred polls), so a yield alone would not let them in.
+/// Does nothing outside [`block_on`].
+pub fn poll_events() -> usize {
+    let Some(shared) = LOCAL.with(|l| {
+        l.borrow().as_ref().filter(|local| local.running).map(|local| local.shared.clone())
+    }) else {
+        return 0;
+    };
+    let mut events: Vec<epoll::Event> = Vec::with_capacity(64);
+    match epoll::wait(
+        &shared.epoll,
+        rustix::buffer::spare_capacity(&mut events),
+        Some(&Timespec { tv_sec: 0, tv_nsec: 0 }),
+    ) {
+        Ok(_) => {}
+        Err(_) => return 0,
+    }
+    let mut wakers = Vec::new();
+    dispatch(&events, &mut wakers);
+    let n = wakers.len();
+    for w in wakers {
+        w.wake();
+    }
+    n
 }
 
 /// What this thread's reactor holds (see [`stats`]).

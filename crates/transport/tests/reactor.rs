@@ -416,3 +416,41 @@ fn accept_on_one_thread_serve_on_another() {
     assert_eq!(n, 100);
     assert_eq!(gate.open(), 0);
 }
+
+#[test]
+fn poll_events_wakes_waiting_tasks_from_inside_a_busy_poll() {
+    use futures_lite::AsyncRead;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::Wake;
+
+    struct Flag(AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    assert_eq!(reactor::poll_events(), 0, "outside block_on it does nothing");
+    let (s, mut peer) = unix_pair();
+    block_on(async {
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(Arc::clone(&flag));
+        let mut cx = Context::from_waker(&waker);
+        let mut buf = [0u8; 8];
+        // Nothing to read: the read registers `waker`.
+        assert!(Pin::new(&mut &s).poll_read(&mut cx, &mut buf).is_pending());
+        peer.write_all(b"x").unwrap();
+        // Still inside this one poll of the block_on future (a task that never yields):
+        // poll_events collects the event and wakes the reader.
+        let t = Instant::now();
+        let mut woke = 0;
+        while !flag.0.load(Ordering::SeqCst) && t.elapsed() < Duration::from_secs(10) {
+            woke += reactor::poll_events();
+        }
+        assert!(flag.0.load(Ordering::SeqCst), "the reader was not woken");
+        assert_eq!(woke, 1);
+        match Pin::new(&mut &s).poll_read(&mut cx, &mut buf) {
+            Poll::Ready(Ok(1)) => assert_eq!(buf[0], b'x'),
+            other => panic!("expected the byte, got {other:?}"),
+        }
+    });
+}

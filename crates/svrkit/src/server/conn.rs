@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use async_executor::LocalExecutor;
 use futures_lite::future::poll_fn;
 use svrkit_codec::{codes, encode_error, Limits, Message, MessageError, MessageKind, RpcError};
-use svrkit_transport::reactor::Timer;
+use svrkit_transport::reactor::{self, Timer};
 use svrkit_transport::{Accepted, BatchWriter, FrameReader, LocalStream, TransportError};
 
 use super::limit::{Limiter, Permit};
@@ -22,6 +22,9 @@ use super::shutdown::ShutdownHandle;
 
 /// Stop reading from a peer while this many reply bytes wait to be written to it.
 const HIGH_WATER: usize = 4 * 1024 * 1024;
+/// Reads in a row that found data at once after which a connection lets the others of its
+/// thread run (each read takes up to the whole read buffer: hundreds of small messages).
+const FAIR_STREAK: u32 = 8;
 /// Frames handled between two checks of the write backlog.
 const BACKLOG_CHECK_EVERY: u32 = 64;
 
@@ -155,6 +158,9 @@ async fn read_loop(
 ) -> End {
     let mut stop = ctx.shutdown.listen();
     let mut idle = ctx.idle_timeout.map(|d| (d, Timer::after(d), Instant::now()));
+    // Reads in a row that found data at once: a peer that never stops sending would keep
+    // this task, and its thread's other connections waiting, for as long as it sends.
+    let mut streak = 0u32;
     loop {
         // Replies produced while this batch is dispatched (here or on handler threads) wait
         // for the `flush_now` below: one write, and no flusher task woken in between.
@@ -170,6 +176,13 @@ async fn read_loop(
         // Send the replies just produced before going back to the socket (one write for the
         // whole batch, from this task, without waking the flusher).
         writer.flush_now();
+        if streak >= FAIR_STREAK {
+            // Let the thread's other connections in: pick up their events, then yield.
+            streak = 0;
+            reactor::poll_events();
+            futures_lite::future::yield_now().await;
+        }
+        let mut waited = false;
         let ev = poll_fn(|cx| {
             if ctx.shutdown.is_stopped() || Pin::new(&mut stop).poll(cx).is_ready() {
                 return Poll::Ready(Ev::Stop);
@@ -182,9 +195,11 @@ async fn read_loop(
                     return Poll::Ready(Ev::Idle);
                 }
             }
+            waited = true;
             Poll::Pending
         })
         .await;
+        streak = if waited { 0 } else { streak + 1 };
         match ev {
             Ev::Read(Ok(0)) => return End::Eof,
             Ev::Read(Ok(_)) => {
