@@ -126,6 +126,34 @@ impl<'b> Serializer<'b> {
     }
 }
 
+/// Appends a fixstr or str8 (`s` shorter than 256 bytes), header and text, with one update
+/// of the buffer's length instead of two: encoding is bound by the chain of stores and
+/// loads of that length (each write's position depends on the previous write).
+#[inline]
+#[allow(unsafe_code)]
+fn put_short_str(buf: &mut Vec<u8>, s: &str) {
+    let n = s.len();
+    debug_assert!(n < 256);
+    let head_len = if n < 32 { 1 } else { 2 };
+    buf.reserve(head_len + n);
+    let len = buf.len();
+    let dst = buf.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    // SAFETY: `reserve` made room for `head_len + n` bytes past `len`, which is where
+    // `dst` points; the header and the text are written there (`s` cannot overlap the
+    // buffer's spare capacity: it is borrowed immutably while the buffer is borrowed
+    // mutably), so those bytes are initialized before `set_len` covers them.
+    unsafe {
+        if n < 32 {
+            dst.write(0xa0 | n as u8);
+        } else {
+            dst.write(0xd9);
+            dst.add(1).write(n as u8);
+        }
+        std::ptr::copy_nonoverlapping(s.as_ptr(), dst.add(head_len), n);
+        buf.set_len(len + head_len + n);
+    }
+}
+
 /// Appends an array or map header: fix form, 16-bit or 32-bit.
 #[inline(always)]
 fn write_len(buf: &mut Vec<u8>, n: u32, fix: u8, m16: u8, m32: u8) {
@@ -253,6 +281,10 @@ impl<'a, 'b> ser::Serializer for &'a mut Serializer<'b> {
 
     #[inline]
     fn serialize_str(self, v: &str) -> Result {
+        if v.len() < 256 {
+            put_short_str(self.buf, v);
+            return Ok(());
+        }
         len32("str", v.len())?;
         write_str(self.buf, v);
         Ok(())

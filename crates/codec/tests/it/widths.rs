@@ -192,3 +192,34 @@ fn frames_with_every_width_decode_whole() {
     }
     assert_eq!(at, wire.len());
 }
+
+#[test]
+fn every_short_string_length_appends_like_rmp_serde_whatever_the_buffer_holds() {
+    // fixstr and str8 are written with one length update into the spare capacity: check
+    // every length against rmp-serde, appended to buffers that are empty, full (the write
+    // must grow them) and roomy.
+    let text: String = (0..300).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    for n in 0..300 {
+        let s = &text[..n];
+        let expected = rmp_serde::to_vec(s).unwrap();
+        for prefix in [0usize, 1, 7, 64] {
+            for spare in [0usize, 1, n, 512] {
+                let mut buf = Vec::with_capacity(prefix + spare);
+                buf.extend(std::iter::repeat_n(0xc0, prefix));
+                buf.shrink_to(prefix + spare);
+                encode_value(&mut buf, s).unwrap();
+                assert_eq!(&buf[..prefix], &vec![0xc0; prefix][..]);
+                assert_eq!(
+                    &buf[prefix..],
+                    &expected[..],
+                    "len {n}, prefix {prefix}, spare {spare}"
+                );
+                assert_eq!(from_slice::<&str>(&buf[prefix..]).unwrap(), s);
+            }
+        }
+    }
+    // Multi-byte UTF-8 around the fixstr / str8 boundaries.
+    for s in ["é".repeat(15), "é".repeat(16), "€".repeat(85), "€".repeat(86)] {
+        same_as_rmp(&s);
+    }
+}
