@@ -7,11 +7,13 @@
 //! encoding cheap; sequences of unknown length get an array32/map32 header whose count is
 //! patched at the end.
 //!
-//! Tried and measured slower (`svrkit-bench micro`: encode request 82 -> 94-99 ns) though
-//! callgrind counted ~14% fewer instructions: a one-pointer compound for fixed-length
-//! containers, inline fix-size headers, an inlined fixstr path, always-inlined int
-//! writers. Encoding is bound by the chain of stores and loads of the buffer's length, not
-//! by instruction count; judge changes here by time.
+//! Encoding is bound by the chain of stores and loads of the buffer's length (each write's
+//! position depends on the previous one), not by instruction count: judge changes here by
+//! time (`svrkit-bench micro`). What measured faster: short strings written header and
+//! text with one length update (encode request 77 -> 68 ns). What measured slower though
+//! callgrind counted ~14% fewer instructions (82 -> 94-99 ns): a one-pointer compound for
+//! fixed-length containers, inline fix-size headers, a safe fixstr path (reserve, push,
+//! extend: three length updates), always-inlined int writers.
 
 use serde::ser::{self, Serialize};
 
