@@ -189,26 +189,27 @@
 //!
 //! | seed 000 echomsg, ns per call (p10; `phases all`) | 81e9580 | now |
 //! |------------------------------------|-------:|-------:|
-//! | encode request | 103 | 105 |
+//! | encode request | 103 | 99 |
 //! | decode request frame (scan + parse) | 67 | 52 |
-//! | deserialize params: owned / borrowed `&str` / views | 300 / 198 / – | 305 / 193 / 66 |
-//! | encode response: owned / view | 92 / – | 97 / 18 |
-//! | decode response frame | 58 | 47 |
-//! | deserialize result: owned / borrowed / views | 292 / 190 / – | 293 / 183 / 57 |
-//! | **round trip: owned / borrowed / views** | **988 / 774 / –** | **947 / 742 / 373** |
+//! | deserialize params: owned / borrowed `&str` / views | 300 / 198 / – | 311 / 191 / 66 |
+//! | encode response: owned / view | 93 / – | 92 / 17 |
+//! | decode response frame | 57 | 48 |
+//! | deserialize result: owned / borrowed / views | 290 / 188 / – | 297 / 181 / 54 |
+//! | **round trip: owned / borrowed / views** | **991 / 777 / –** | **960 / 748 / 370** |
 //!
-//! (Load average 4-6 on 2 cores, best of 3 alternating runs; single rows move by ±5% with
-//! code layout alone. `svrkit-bench micro`, the same builds alternating: owned round trip
-//! 935 -> 903 ns, decode request + params 390 -> 373, decode response + result 379 -> 359,
-//! encode request 82 -> 77, encode response 74 -> 72; views 356 ns. Deserialize rows
-//! include dropping the value. callgrind for the round trip: owned 10.4k instructions,
-//! borrowed 8.0k, views 4.1k.)
+//! (Load average 3-5 on 2 cores, best of 3 alternating runs. Rows move by up to ±10% with
+//! code layout alone: the same codec linked after an unrelated change elsewhere in a
+//! binary measured encode request 68 then 76 ns. `svrkit-bench micro`, alternating with a
+//! build of 81e9580: owned round trip 945 -> ~910 ns, decode request + params 389 -> ~370,
+//! decode response + result 377 -> ~355, encode request 82 -> 68-77, encode response 74 ->
+//! 62-74; views ~320-345 ns. Deserialize rows include dropping the value. callgrind for
+//! the round trip: owned 10.4k instructions, borrowed 7.9k, views 4.1k.)
 //!
 //! The 300 ns bar of SPEC §9 is not met. For owned `String`/`Vec`/`BTreeMap` protos it is
 //! out of reach whatever the codec does: of the owned round trip's instructions ~2.3k are
 //! malloc/free (14 allocations) and ~1.7k `BTreeMap` inserts, iteration and drops (serde's
-//! and std's code). Views remove all of that; what remains (~360-370 ns) is encoding the
-//! owned request (~80-100 ns), two frame scans (~50 ns each), the two view
+//! and std's code). Views remove all of that; what remains (~320-370 ns) is encoding the
+//! owned request (~70-100 ns), two frame scans (~50 ns each), the two view
 //! deserializations (~60 ns each: the struct, the 64-byte string's UTF-8 check, the walk
 //! that finds the `ArrayRef`'s end; a view that is the last value needs none) and the
 //! echo's copy.
