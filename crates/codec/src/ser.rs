@@ -9,9 +9,11 @@
 //!
 //! Encoding is bound by the chain of stores and loads of the buffer's length (each write's
 //! position depends on the previous one), not by instruction count: judge changes here by
-//! time (`svrkit-bench micro`). What measured faster: short strings written header and
-//! text with one length update (encode request 77 -> 68 ns). What measured slower though
-//! callgrind counted ~14% fewer instructions (82 -> 94-99 ns): a one-pointer compound for
+//! time (`svrkit-bench micro`), in alternating runs, and mind that code layout alone moves
+//! these figures by up to 10 ns. What measured faster: short strings written header and
+//! text with one length update (encode request 77 -> 68 ns in one build; 76 in a later one
+//! whose only changes were elsewhere). What measured slower though callgrind counted ~14%
+//! fewer instructions (82 -> 94-99 ns in two builds): a one-pointer compound for
 //! fixed-length containers, inline fix-size headers, a safe fixstr path (reserve, push,
 //! extend: three length updates), always-inlined int writers.
 
