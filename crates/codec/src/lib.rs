@@ -284,7 +284,7 @@ pub use encode::{
     encode_request_raw, encode_response, encode_response_raw, encode_value,
 };
 pub use error::{EncodeError, FrameError, MessageError, MessageKind, ValueError};
-pub use raw::{Items, RawValue};
+pub use raw::{Items, RawValue, RawValueBuf};
 pub use rpc_error::{codes, RpcError};
 pub use view::{ArrayIter, ArrayRef, MapIter, MapRef};
 

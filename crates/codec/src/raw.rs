@@ -27,7 +27,52 @@ impl RawValue<'static> {
     pub const EMPTY_MAP: RawValue<'static> = RawValue { bytes: &[0x80] };
 }
 
+/// An owned copy of a [`RawValue`]: one complete, well-formed msgpack value that outlives
+/// the buffer it was read from (a client keeps a call's result this way until the caller
+/// takes it). It can only be made from a `RawValue`, so it is as checked as its source:
+/// [`as_raw`](Self::as_raw) hands it back without walking the bytes again.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RawValueBuf(Vec<u8>);
+
+impl RawValueBuf {
+    /// The value, borrowed (no check: it was checked when its source was).
+    #[inline]
+    pub fn as_raw(&self) -> RawValue<'_> {
+        RawValue::new_unchecked(&self.0)
+    }
+
+    /// The value's msgpack bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The msgpack bytes, owned.
+    #[inline]
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl fmt::Debug for RawValueBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.as_raw(), f)
+    }
+}
+
+impl From<RawValue<'_>> for RawValueBuf {
+    fn from(raw: RawValue<'_>) -> RawValueBuf {
+        raw.to_buf()
+    }
+}
+
 impl<'a> RawValue<'a> {
+    /// An owned copy of the bytes that keeps the "checked" guarantee ([`RawValueBuf`]).
+    #[inline]
+    pub fn to_buf(&self) -> RawValueBuf {
+        RawValueBuf(self.bytes.to_vec())
+    }
+
     /// Checks that `bytes` is exactly one complete msgpack value (nesting at most
     /// [`DEFAULT_MAX_DEPTH`](crate::DEFAULT_MAX_DEPTH)) and wraps it.
     pub fn from_slice(bytes: &'a [u8]) -> Result<Self, ValueError> {

@@ -58,3 +58,27 @@ fn byte_by_byte_delivery_yields_the_same_messages() {
     let trickled = crate::common::decode_chunked(&chunks, svrkit_codec::Limits::default());
     assert_eq!(trickled, whole);
 }
+
+#[test]
+fn a_result_kept_as_raw_value_buf_outlives_its_buffer() {
+    let req = sample();
+    let mut buf = Vec::new();
+    encode_response(&mut buf, 7, &req).unwrap();
+    let mut decoder = Decoder::default();
+    let kept = {
+        let d = decoder.decode(&buf).unwrap().expect("a complete message");
+        let Ok(svrkit_codec::Message::Response { result, .. }) = d.message else {
+            panic!("not a response")
+        };
+        let kept = result.to_buf();
+        assert_eq!(kept.as_bytes(), result.as_bytes());
+        assert_eq!(kept.as_raw(), result);
+        kept
+    };
+    buf.clear(); // the read buffer is reused; the kept value is not affected
+    buf.extend_from_slice(&[0xc1; 64]);
+    assert_eq!(kept.as_raw().deserialize::<Echomsg>().unwrap(), req);
+    assert_eq!(svrkit_codec::RawValueBuf::from(kept.as_raw()), kept);
+    let bytes = kept.clone().into_bytes();
+    assert_eq!(svrkit_codec::RawValue::from_slice(&bytes).unwrap(), kept.as_raw());
+}

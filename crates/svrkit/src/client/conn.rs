@@ -69,7 +69,7 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use futures_lite::AsyncRead;
 use serde::Serialize;
-use svrkit_codec::{Limits, Message, RawValue, RpcError};
+use svrkit_codec::{Limits, Message, RawValue, RawValueBuf, RpcError};
 
 use svrkit_transport::{Addr, FrameReader, Stream};
 
@@ -192,7 +192,7 @@ struct State {
 #[derive(Debug, Default)]
 struct Slot {
     waker: Option<Waker>,
-    outcome: Option<Result<Vec<u8>, RpcError>>,
+    outcome: Option<Result<RawValueBuf, RpcError>>,
     /// When the call times out.
     deadline: Option<Instant>,
     /// The deadline passed (set by the driver's sweep).
@@ -377,7 +377,7 @@ impl Connection {
         method: &str,
         params: &P,
         deadline: Deadline,
-    ) -> Result<Option<Result<Vec<u8>, CallError>>, StartError> {
+    ) -> Result<Option<Result<RawValueBuf, CallError>>, StartError> {
         let Deadline { at: deadline, timeout } = deadline;
         let (msgid, sent_at, stream) = {
             let mut st = lock(&self.state);
@@ -733,7 +733,7 @@ impl State {
                         }
                         slot.outcome = Some(match error {
                             Some(error) => Err(RpcError::from_raw(error)),
-                            None => Ok(result.as_bytes().to_vec()),
+                            None => Ok(result.to_buf()),
                         });
                         if let Some(w) = slot.waker.take() {
                             w.wake();
@@ -968,7 +968,7 @@ fn wait_fd(stream: &Stream, wants_write: bool, timeout: Option<Duration>) -> io:
     Ok(Ready { readable: revents.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) })
 }
 
-/// A request in flight; resolves to the raw msgpack bytes of its result.
+/// A request in flight; resolves to the raw msgpack value of its result.
 #[derive(Debug)]
 pub(crate) struct Call {
     conn: Arc<Connection>,
@@ -1002,7 +1002,7 @@ impl Call {
 
 /// Where a call stands, from its slot.
 enum Standing {
-    Answered(Result<Vec<u8>, RpcError>),
+    Answered(Result<RawValueBuf, RpcError>),
     Lost(String),
     Expired,
     Waiting,
@@ -1024,7 +1024,7 @@ impl State {
 }
 
 impl Future for Call {
-    type Output = Result<Vec<u8>, CallError>;
+    type Output = Result<RawValueBuf, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -1357,7 +1357,7 @@ mod tests {
         assert_eq!(ids, [u32::MAX - 2, u32::MAX - 1, u32::MAX, 0, 1, 2]);
         for (id, r) in results {
             let bytes = r.unwrap();
-            assert_eq!(RawValue::from_slice(&bytes).unwrap().deserialize::<u32>().unwrap(), id);
+            assert_eq!(bytes.as_raw().deserialize::<u32>().unwrap(), id);
         }
         drop(conn);
         let seen = server.join().unwrap();
@@ -1388,8 +1388,8 @@ mod tests {
         let second = conn.call("m", &(), Deadline::after(Duration::from_secs(5))).unwrap();
         assert_eq!(second.msgid, 6);
         let (a, b) = futures_lite::future::block_on(futures_lite::future::zip(first, second));
-        assert_eq!(RawValue::from_slice(&a.unwrap()).unwrap().deserialize::<u32>().unwrap(), 5);
-        assert_eq!(RawValue::from_slice(&b.unwrap()).unwrap().deserialize::<u32>().unwrap(), 6);
+        assert_eq!(a.unwrap().as_raw().deserialize::<u32>().unwrap(), 5);
+        assert_eq!(b.unwrap().as_raw().deserialize::<u32>().unwrap(), 6);
     }
 
     #[test]
@@ -1557,7 +1557,7 @@ mod tests {
             for _ in 0..200 {
                 let call = conn.call("m", &(), Deadline::after(Duration::from_secs(5))).unwrap();
                 let msgid = call.msgid;
-                assert_eq!(decode_u32(&call.await.unwrap()), msgid);
+                assert_eq!(decode_u32(call.await.unwrap().as_bytes()), msgid);
             }
         });
         let st = lock(&conn.state);
@@ -1603,7 +1603,7 @@ mod tests {
         let answered: Vec<_> = results.into_iter().flatten().collect();
         assert_eq!(answered.len(), 80);
         for (msgid, r) in answered {
-            assert_eq!(decode_u32(&r.unwrap()), msgid);
+            assert_eq!(decode_u32(r.unwrap().as_bytes()), msgid);
         }
         {
             let st = lock(&conn.state);
@@ -1615,7 +1615,7 @@ mod tests {
         // The connection still works.
         let last = conn.call("m", &(), Deadline::after(Duration::from_secs(5))).unwrap();
         let msgid = last.msgid;
-        assert_eq!(decode_u32(&futures_lite::future::block_on(last).unwrap()), msgid);
+        assert_eq!(decode_u32(futures_lite::future::block_on(last).unwrap().as_bytes()), msgid);
         drop(conn);
         assert_eq!(server.join().unwrap().len(), 121);
     }
@@ -1679,7 +1679,7 @@ mod tests {
                             let call = conn
                                 .call("c", &(task, seq), Deadline::after(Duration::from_secs(5)))
                                 .unwrap();
-                            assert!(RawValue::from_slice(&call.await.unwrap())
+                            assert!(RawValue::from_slice(call.await.unwrap().as_bytes())
                                 .unwrap()
                                 .deserialize::<bool>()
                                 .unwrap());

@@ -97,7 +97,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use svrkit_codec::RawValue;
+use svrkit_codec::RawValueBuf;
 
 use crate::config::{ClientConfig, Routing};
 use conn::{CallError, Deadline, StartError};
@@ -273,7 +273,9 @@ impl Client {
         params: &(impl Serialize + ?Sized),
     ) -> Result<Vec<u8>, ClientError> {
         let route = self.default_route();
-        self.call_routed_raw(route, method, params, Drive::Async).await.map(|(bytes, ..)| bytes)
+        self.call_routed_raw(route, method, params, Drive::Async)
+            .await
+            .map(|(raw, ..)| raw.into_bytes())
     }
 
     /// Sends `method` as a notification (no response, so no remote error either). It
@@ -338,8 +340,9 @@ impl Client {
         params: &(impl Serialize + ?Sized),
         drive: Drive,
     ) -> Result<R, ClientError> {
-        let (bytes, topology, index) = self.call_routed_raw(route, method, params, drive).await?;
-        RawValue::from_slice(&bytes).and_then(|raw| raw.deserialize::<R>()).map_err(|source| {
+        let (raw, topology, index) = self.call_routed_raw(route, method, params, drive).await?;
+        // Checked by the frame decoder when it arrived: deserialized without a second walk.
+        raw.as_raw().deserialize::<R>().map_err(|source| {
             let peer = topology.nodes[index].name.to_string();
             ClientError::Decode { method: method.to_string(), peer, source }
         })
@@ -353,7 +356,7 @@ impl Client {
         method: &str,
         params: &(impl Serialize + ?Sized),
         drive: Drive,
-    ) -> Result<(Vec<u8>, Arc<Topology>, usize), ClientError> {
+    ) -> Result<(RawValueBuf, Arc<Topology>, usize), ClientError> {
         let topology = self.shared.topology();
         let mut tried: Vec<usize> = Vec::new();
         let mut last_error = None;
@@ -391,7 +394,7 @@ impl Client {
         method: &str,
         params: &(impl Serialize + ?Sized),
         drive: Drive,
-    ) -> Result<Vec<u8>, ClientError> {
+    ) -> Result<RawValueBuf, ClientError> {
         let timeout = self.shared.timeout;
         // One clock read per attempt: connecting and the call share the deadline.
         let deadline = Deadline::after(timeout);
