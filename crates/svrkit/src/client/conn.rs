@@ -1295,43 +1295,62 @@ mod tests {
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
 
-    /// A connection over a socket pair whose other end answers every request with its
-    /// msgid, in reverse order of each batch read, so replies come back out of order.
-    fn pair() -> (Arc<Connection>, std::thread::JoinHandle<Vec<u32>>) {
+    /// A connection over a socket pair whose other end is a test peer thread: it reads what
+    /// the connection writes, hands each read's complete messages to `on_batch` with a
+    /// buffer for replies (written once per batch) and returns its state at EOF.
+    fn fake_peer<S: Send + 'static>(
+        mut state: S,
+        mut on_batch: impl FnMut(&mut S, &[Message<'_>], &mut Vec<u8>) + Send + 'static,
+    ) -> (Arc<Connection>, std::thread::JoinHandle<S>) {
         let (client, mut server) = UnixStream::pair().unwrap();
         let conn = Arc::new(Connection::new(
             Stream::from_std_unix(client).unwrap(),
             Addr::Unix("pair".into()),
         ));
         let handle = std::thread::spawn(move || {
-            let mut seen = Vec::new();
             let mut decoder = svrkit_codec::Decoder::new(Limits::default());
             let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
+            let mut chunk = [0u8; 65536];
             loop {
                 let n = match server.read(&mut chunk) {
-                    Ok(0) | Err(_) => return seen,
+                    Ok(0) | Err(_) => return state,
                     Ok(n) => n,
                 };
                 buf.extend_from_slice(&chunk[..n]);
-                let mut ids = Vec::new();
                 let mut start = 0;
+                let mut batch = Vec::new();
+                let mut out = Vec::new();
                 while let Some(d) = decoder.decode(&buf[start..]).unwrap() {
-                    if let Ok(Message::Request { msgid, .. }) = d.message {
-                        ids.push(msgid);
-                    }
+                    batch.push(d.message.expect("the client sent a valid message"));
                     start += d.len;
                 }
+                on_batch(&mut state, &batch, &mut out);
+                drop(batch);
                 buf.drain(..start);
-                seen.extend(&ids);
-                let mut out = Vec::new();
-                for id in ids.iter().rev() {
-                    svrkit_codec::encode_response(&mut out, *id, id).unwrap();
+                if !out.is_empty() {
+                    server.write_all(&out).unwrap();
                 }
-                server.write_all(&out).unwrap();
             }
         });
         (conn, handle)
+    }
+
+    /// A connection over a socket pair whose other end answers every request with its
+    /// msgid, in reverse order of each batch read, so replies come back out of order.
+    fn pair() -> (Arc<Connection>, std::thread::JoinHandle<Vec<u32>>) {
+        fake_peer(Vec::new(), |seen: &mut Vec<u32>, batch, out| {
+            let ids: Vec<u32> = batch
+                .iter()
+                .filter_map(|m| match m {
+                    Message::Request { msgid, .. } => Some(*msgid),
+                    _ => None,
+                })
+                .collect();
+            seen.extend(&ids);
+            for id in ids.iter().rev() {
+                svrkit_codec::encode_response(out, *id, id).unwrap();
+            }
+        })
     }
 
     #[test]
@@ -1420,35 +1439,15 @@ mod tests {
     /// A connection over a socket pair whose other end counts the notifications it reads
     /// (checking that their params count up from 0) until EOF.
     fn note_counter() -> (Arc<Connection>, std::thread::JoinHandle<u64>) {
-        let (client, mut server) = UnixStream::pair().unwrap();
-        let conn = Arc::new(Connection::new(
-            Stream::from_std_unix(client).unwrap(),
-            Addr::Unix("pair".into()),
-        ));
-        let handle = std::thread::spawn(move || {
-            let mut count = 0u64;
-            let mut decoder = svrkit_codec::Decoder::new(Limits::default());
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 65536];
-            loop {
-                let n = match server.read(&mut chunk) {
-                    Ok(0) | Err(_) => return count,
-                    Ok(n) => n,
-                };
-                buf.extend_from_slice(&chunk[..n]);
-                let mut start = 0;
-                while let Some(d) = decoder.decode(&buf[start..]).unwrap() {
-                    if let Ok(Message::Notification { params, .. }) = d.message {
-                        let (i,): (u64,) = params.deserialize().unwrap();
-                        assert_eq!(i, count, "notifications out of order");
-                        count += 1;
-                    }
-                    start += d.len;
+        fake_peer(0u64, |count: &mut u64, batch, _out| {
+            for m in batch {
+                if let Message::Notification { params, .. } = m {
+                    let (i,): (u64,) = params.deserialize().unwrap();
+                    assert_eq!(i, *count, "notifications out of order");
+                    *count += 1;
                 }
-                buf.drain(..start);
             }
-        });
-        (conn, handle)
+        })
     }
 
     #[test]
@@ -1626,44 +1625,22 @@ mod tests {
     /// A peer that records every notification and request as (task, seq) from its params
     /// `(task, seq)`, answers requests with `true`, and returns the record at EOF.
     fn recorder() -> (Arc<Connection>, std::thread::JoinHandle<Seen>) {
-        let (client, mut server) = UnixStream::pair().unwrap();
-        let conn = Arc::new(Connection::new(
-            Stream::from_std_unix(client).unwrap(),
-            Addr::Unix("pair".into()),
-        ));
-        let handle = std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            let mut decoder = svrkit_codec::Decoder::new(Limits::default());
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 65536];
-            loop {
-                let n = match server.read(&mut chunk) {
-                    Ok(0) | Err(_) => return seen,
-                    Ok(n) => n,
-                };
-                buf.extend_from_slice(&chunk[..n]);
-                let mut start = 0;
-                let mut out = Vec::new();
-                while let Some(d) = decoder.decode(&buf[start..]).unwrap() {
-                    match d.message {
-                        Ok(Message::Notification { params, .. }) => {
-                            let (task, seq): (u32, u32) = params.deserialize().unwrap();
-                            seen.push((false, task, seq));
-                        }
-                        Ok(Message::Request { msgid, params, .. }) => {
-                            let (task, seq): (u32, u32) = params.deserialize().unwrap();
-                            seen.push((true, task, seq));
-                            svrkit_codec::encode_response(&mut out, msgid, &true).unwrap();
-                        }
-                        other => panic!("unexpected {other:?}"),
+        fake_peer(Vec::new(), |seen: &mut Seen, batch, out| {
+            for m in batch {
+                match m {
+                    Message::Notification { params, .. } => {
+                        let (task, seq): (u32, u32) = params.deserialize().unwrap();
+                        seen.push((false, task, seq));
                     }
-                    start += d.len;
+                    Message::Request { msgid, params, .. } => {
+                        let (task, seq): (u32, u32) = params.deserialize().unwrap();
+                        seen.push((true, task, seq));
+                        svrkit_codec::encode_response(out, *msgid, &true).unwrap();
+                    }
+                    other => panic!("unexpected {other:?}"),
                 }
-                buf.drain(..start);
-                server.write_all(&out).unwrap();
             }
-        });
-        (conn, handle)
+        })
     }
 
     #[test]
