@@ -150,8 +150,10 @@ pub(crate) fn readme(service: &Service, opts: &Options) -> String {
          The `{app}` msgpack-rpc service, scaffolded by `cargo svrkit` from `{idl}`.\n\n\
          ```sh\n\
          cargo svrkit run                 # build and run the server ({app}_svr.conf); -d = daemon\n\
+         \x20                                # (-d returns once it serves, or says why it cannot)\n\
          {first_call}\n\
          cargo test                       # generated tests call every API on a live server\n\
+         cargo svrkit status              # running? pid, uptime, worker processes\n\
          cargo svrkit stop                # graceful stop via the pid file\n\
          cargo svrkit gen                 # after editing {idl}: regenerate, your code is kept\n\
          ```\n\n\
