@@ -101,7 +101,7 @@ pub(crate) fn run(f: &Flags) -> Result<(), String> {
         logs,
         // 50 cells (2 placements x 25 impl/workload pairs): about 1 minute quick,
         // 5 minutes full.
-        secs: secs_flag(f, "secs", if quick { 0.8 } else { 1.5 })?,
+        secs: secs_flag(f, "secs", if quick { 0.6 } else { 1.5 })?,
         warmup: secs_flag(f, "warmup", if quick { 0.15 } else { 0.3 })?,
         reps: secs_flag(f, "reps", if quick { 1.0 } else { 3.0 })?.max(1.0) as usize,
     };
