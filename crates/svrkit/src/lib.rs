@@ -66,6 +66,7 @@ pub use server::init_logging;
 pub use svrkit_codec as codec;
 pub use svrkit_codec::{codes, RpcError};
 pub use svrkit_transport as transport;
+pub use svrkit_transport::reactor;
 pub use svrkit_worker as worker;
 pub use value::{Bytes, Value};
 

@@ -127,6 +127,49 @@ impl LocalStream {
         self.inner.sock.shutdown(how)
     }
 
+    /// Whether this stream can be waited on here: the calling thread registered it and
+    /// is inside its [`reactor::block_on`]. Waiting elsewhere is an error (and a debug
+    /// assertion); callers that may be polled anywhere ask this first.
+    pub fn is_home(&self) -> bool {
+        reactor::is_home(&self.inner.reactor)
+    }
+
+    /// Ready once the reactor has reported the socket readable and no read since found it
+    /// drained; otherwise `cx` is woken by the next readable edge. Reads nothing. Only on
+    /// the registering thread, inside its [`reactor::block_on`] (else an error).
+    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        reactor::poll_ready(&self.inner.reactor, self.inner.key, Dir::Read, cx)
+    }
+
+    /// One non-blocking `read` (`WouldBlock` when there is nothing), registering no
+    /// waker. A read that returns less than `buf.len()`, or `WouldBlock`, clears the
+    /// readable flag when called on the registering thread (the socket is drained: the
+    /// next [`LocalStream::poll_readable`] waits for the next edge), as `AsyncRead` does.
+    /// Any thread.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let inner = &*self.inner;
+        let r = loop {
+            let r = match &inner.sock {
+                StdStream::Tcp(s) => (&*s).read(buf),
+                StdStream::Unix(s) => (&*s).read(buf),
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => break r,
+            }
+        };
+        match &r {
+            Ok(n) if *n > 0 && *n < buf.len() => {
+                reactor::clear_ready(&inner.reactor, inner.key, Dir::Read);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                reactor::clear_ready(&inner.reactor, inner.key, Dir::Read);
+            }
+            _ => {}
+        }
+        r
+    }
+
     fn poll_io(
         &self,
         cx: &mut Context<'_>,

@@ -300,6 +300,18 @@ fn check_owner(local: &Local, shared: &Arc<Shared>) -> io::Result<()> {
     }
 }
 
+/// Whether `shared` is the calling thread's reactor and the thread is inside its
+/// [`block_on`]: what waiting on one of its sources requires.
+pub(crate) fn is_home(shared: &Arc<Shared>) -> bool {
+    LOCAL
+        .try_with(|l| {
+            l.try_borrow().is_ok_and(|l| {
+                l.as_ref().is_some_and(|local| local.running && Arc::ptr_eq(&local.shared, shared))
+            })
+        })
+        .unwrap_or(false)
+}
+
 /// Ready if `dir` is flagged ready; otherwise remember the waker and stay pending.
 pub(crate) fn poll_ready(
     shared: &Arc<Shared>,

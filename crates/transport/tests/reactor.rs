@@ -454,3 +454,54 @@ fn poll_events_wakes_waiting_tasks_from_inside_a_busy_poll() {
         }
     });
 }
+
+#[test]
+fn poll_readable_and_try_read_keep_the_edge_triggered_readiness() {
+    let (s, mut peer) = tcp_pair();
+    assert!(!s.is_home(), "outside block_on nothing can wait on it");
+    block_on(bounded(async {
+        assert!(s.is_home());
+        let mut buf = [0u8; 100];
+        // Registered as ready: the first try_read finds out (nothing: EAGAIN).
+        let e = s.try_read(&mut buf).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+        // EAGAIN cleared readiness: waiting reads nothing, and is woken by the bytes.
+        let mut ready = poll_fn(|cx| s.poll_readable(cx));
+        assert!(poll_once(&mut ready).is_pending());
+        peer.write_all(b"0123456789").unwrap();
+        ready.await.unwrap();
+        // Still readable until a read finds the socket drained.
+        poll_fn(|cx| s.poll_readable(cx)).await.unwrap();
+        assert_eq!(s.try_read(&mut buf).unwrap(), 10);
+        assert_eq!(&buf[..10], b"0123456789");
+        // A short read cleared it: more bytes are only seen with their event.
+        peer.write_all(b"abc").unwrap();
+        let mut ready = poll_fn(|cx| s.poll_readable(cx));
+        assert!(poll_once(&mut ready).is_pending(), "a short try_read must clear readiness");
+        ready.await.unwrap();
+        // A read that fills the buffer leaves it readable.
+        assert_eq!(s.try_read(&mut buf[..3]).unwrap(), 3);
+        assert_eq!(&buf[..3], b"abc");
+        assert!(poll_once(&mut poll_fn(|cx| s.poll_readable(cx))).is_ready());
+    }));
+    // Another thread may read without waiting, and is not home.
+    peer.write_all(b"xy").unwrap();
+    let r = std::thread::spawn(move || {
+        let home = s.is_home();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 8];
+        loop {
+            match s.try_read(&mut buf) {
+                Ok(n) => return (home, buf[..n].to_vec()),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "the bytes never came");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(r, (false, b"xy".to_vec()));
+}

@@ -47,6 +47,14 @@
 //! touched with non-blocking calls under the lock, so a dropped future never leaves a
 //! half-written frame behind: the bytes belong to the connection, not to the future.
 //!
+//! On a client opted into the calling thread's svrkit reactor
+//! (`Client::on_local_reactor`) the socket is a `LocalStream` and the timers are reactor
+//! timers; everything else is the same. Such a connection is waited on only on the thread
+//! that opened it, inside `reactor::block_on`: a call or notification polled elsewhere
+//! fails with `WrongThread` and leaves the connection as it was. Its flusher task (on
+//! smol's executor, another thread) only writes without waiting, and if the socket is
+//! full, tries again 1 ms later or leaves the rest to a driver.
+//!
 //! The socket and the framing are the transport's (`svrkit_transport::Stream`,
 //! `FrameReader`); its `BatchWriter`/`Flusher` pair is not used because it needs a flusher
 //! task, and a task to hand each batch to is the cross-thread hop this design avoids.
@@ -58,7 +66,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,14 +74,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use async_io::Timer;
 use futures_lite::AsyncRead;
 use serde::Serialize;
 use svrkit_codec::{Limits, Message, RawValue, RawValueBuf, RpcError};
 
-use svrkit_transport::{Addr, FrameReader, Stream};
+#[cfg(test)]
+use svrkit_transport::Stream;
+use svrkit_transport::{reactor, Addr, FrameReader};
 
-use super::stream::{self, Endpoint};
+use super::stream::{self, Endpoint, Sock};
 use super::Drive;
 
 /// Reads per poll before the driver yields to other tasks.
@@ -99,6 +108,8 @@ pub(crate) enum CallError {
     Timeout { msgid: u32 },
     /// The connection broke; the reason.
     Lost(String),
+    /// A local-reactor connection polled away from its thread's `block_on`.
+    WrongThread,
     /// The server answered with an error.
     Remote(RpcError),
 }
@@ -127,7 +138,7 @@ pub(crate) struct Connection {
 
 #[derive(Debug)]
 struct State {
-    stream: Stream,
+    stream: Sock,
     /// Set once the connection broke; every later use fails with this reason.
     broken: Option<String>,
     /// `Connection::dead`.
@@ -179,7 +190,7 @@ struct State {
     sweep_at: Option<Instant>,
     /// The one deadline timer of the connection, polled by the driver, armed at
     /// `armed_at`: calls have no timer of their own.
-    sweep_timer: Option<Timer>,
+    sweep_timer: Option<Alarm>,
     armed_at: Option<Instant>,
     /// Successful `write` calls (tests check the batching).
     #[cfg(test)]
@@ -245,16 +256,30 @@ fn alloc_msgid(next: &mut u32, pending: &Pending) -> u32 {
 
 impl Connection {
     /// Connects to `endpoint` within `timeout`.
-    pub(crate) async fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Connection> {
-        let stream = stream::connect(endpoint, timeout).await?;
+    /// `local`: on the calling thread's svrkit reactor (which must be running).
+    pub(crate) async fn connect(
+        endpoint: &Endpoint,
+        timeout: Duration,
+        local: bool,
+    ) -> io::Result<Connection> {
+        let stream = if local {
+            Sock::Local(stream::connect_local(endpoint, timeout).await?)
+        } else {
+            Sock::Async(stream::connect(endpoint, timeout).await?)
+        };
         let peer = match endpoint {
             Endpoint::Unix(path) => Addr::Unix(path.clone()),
             Endpoint::Tcp { .. } => stream.peer_addr()?,
         };
-        Ok(Connection::new(stream, peer))
+        Ok(Connection::with_sock(stream, peer))
     }
 
+    #[cfg(test)]
     fn new(stream: Stream, peer: Addr) -> Connection {
+        Connection::with_sock(Sock::Async(stream), peer)
+    }
+
+    fn with_sock(stream: Sock, peer: Addr) -> Connection {
         let read_filled = Arc::new(AtomicBool::new(false));
         let raw = RawRead { stream: stream.clone(), filled: Arc::clone(&read_filled) };
         let reader = FrameReader::new(raw, peer, Limits::default());
@@ -320,6 +345,9 @@ impl Connection {
     fn check_usable(st: &mut State, drive: Drive) -> Result<(), StartError> {
         if let Some(reason) = &st.broken {
             return Err(StartError::Stale(reason.clone()));
+        }
+        if !st.stream.is_home() {
+            return Err(StartError::WrongThread);
         }
         if let Err(reason) = st.check_idle(drive) {
             st.fail(&reason);
@@ -548,6 +576,8 @@ pub(crate) enum StartError {
     Stale(String),
     /// It broke while queueing.
     Lost(String),
+    /// A local-reactor connection used away from its thread's `block_on`: nothing queued.
+    WrongThread,
     Encode(svrkit_codec::EncodeError),
 }
 
@@ -585,7 +615,7 @@ impl State {
     fn flush(&mut self) -> Result<(), String> {
         let cx = &mut Context::from_waker(&self.relay_waker);
         while self.wpos < self.wbuf.len() {
-            match stream::poll_write(&self.stream, cx, &self.wbuf[self.wpos..]) {
+            match self.stream.poll_write(cx, &self.wbuf[self.wpos..]) {
                 Poll::Ready(Ok(0)) => return Err("the socket accepts no more bytes".to_string()),
                 Poll::Ready(Ok(n)) => {
                     self.wpos += n;
@@ -633,7 +663,7 @@ impl State {
             return;
         }
         self.flush_owned = true;
-        smol::spawn(Flusher { conn: Arc::clone(conn) }).detach();
+        smol::spawn(Flusher { conn: Arc::clone(conn), pause: None }).detach();
     }
 
     fn wake_space_waiters(&mut self) {
@@ -652,7 +682,7 @@ impl State {
         let mut speculate = std::mem::take(&mut self.more_expected);
         for _ in 0..MAX_READS_PER_POLL {
             if !self.readable && !std::mem::take(&mut speculate) {
-                match poll_readable(&self.stream, &self.relay_waker) {
+                match self.stream.poll_readable(&self.relay_waker) {
                     Poll::Ready(Ok(())) => self.readable = true,
                     Poll::Ready(Err(e)) => return Err(e.to_string()),
                     Poll::Pending => return Ok(()),
@@ -698,7 +728,7 @@ impl State {
             // Ready once the reactor saw the socket readable since the last check; else
             // this (re)arms the watch, with a waker that does nothing: no task to wake,
             // the next check or driver looks.
-            Drive::Async => match poll_readable(&self.stream, &self.relay_waker) {
+            Drive::Async => match self.stream.poll_readable(&self.relay_waker) {
                 Poll::Ready(Ok(())) => true,
                 Poll::Ready(Err(e)) => return Err(e.to_string()),
                 Poll::Pending => self.readable,
@@ -781,12 +811,13 @@ impl State {
         for _ in 0..4 {
             self.sweep(Instant::now());
             let Some(at) = self.sweep_at else { return Ok(()) };
-            let timer = self.sweep_timer.get_or_insert_with(Timer::never);
+            let local = self.stream.is_local();
+            let timer = self.sweep_timer.get_or_insert_with(|| Alarm::at(local, at));
             if self.armed_at != Some(at) {
                 timer.set_at(at);
                 self.armed_at = Some(at);
             }
-            if Pin::new(timer).poll(&mut Context::from_waker(&self.relay_waker)).is_pending() {
+            if timer.poll(&mut Context::from_waker(&self.relay_waker)).is_pending() {
                 return Ok(());
             }
             // Fired: the timer is spent until set again.
@@ -898,7 +929,7 @@ impl std::task::Wake for Relay {
 /// the room it had (then more may be waiting).
 #[derive(Debug)]
 struct RawRead {
-    stream: Stream,
+    stream: Sock,
     filled: Arc<AtomicBool>,
 }
 
@@ -909,10 +940,7 @@ impl AsyncRead for RawRead {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         loop {
-            let result = match &self.stream {
-                Stream::Tcp(s) => s.get_ref().read(buf),
-                Stream::Unix(s) => s.get_ref().read(buf),
-            };
+            let result = self.stream.read(buf);
             return match result {
                 Ok(n) => {
                     self.filled.store(n == buf.len(), Ordering::Relaxed);
@@ -926,13 +954,35 @@ impl AsyncRead for RawRead {
     }
 }
 
-/// Ready if the reactor reported the socket readable since the last registration; else
-/// registers `waker` (re-arming the reactor's interest only if nothing was registered).
-fn poll_readable(stream: &Stream, waker: &Waker) -> Poll<io::Result<()>> {
-    let cx = &mut Context::from_waker(waker);
-    match stream {
-        Stream::Tcp(s) => s.poll_readable(cx),
-        Stream::Unix(s) => s.poll_readable(cx),
+/// A deadline timer on the reactor the connection's socket uses: async-io's, or the
+/// calling thread's svrkit reactor (polled only where the socket is home).
+#[derive(Debug)]
+enum Alarm {
+    Async(async_io::Timer),
+    Local(reactor::Timer),
+}
+
+impl Alarm {
+    fn at(local: bool, at: Instant) -> Alarm {
+        if local {
+            Alarm::Local(reactor::Timer::at(at))
+        } else {
+            Alarm::Async(async_io::Timer::at(at))
+        }
+    }
+
+    fn set_at(&mut self, at: Instant) {
+        match self {
+            Alarm::Async(t) => t.set_at(at),
+            Alarm::Local(t) => t.set_at(at),
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self {
+            Alarm::Async(t) => Pin::new(t).poll(cx).map(drop),
+            Alarm::Local(t) => Pin::new(t).poll(cx).map(drop),
+        }
     }
 }
 
@@ -944,12 +994,9 @@ struct Ready {
 /// Waits (blocking the thread) until the socket is readable, or writable when
 /// `wants_write`, or `timeout` passes. Errors and hang-ups count as readable: the read
 /// that follows reports them.
-fn wait_fd(stream: &Stream, wants_write: bool, timeout: Option<Duration>) -> io::Result<Ready> {
+fn wait_fd(stream: &Sock, wants_write: bool, timeout: Option<Duration>) -> io::Result<Ready> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let fd = match stream {
-        Stream::Tcp(s) => s.as_fd(),
-        Stream::Unix(s) => s.as_fd(),
-    };
+    let fd = stream.as_fd();
     let mut events = PollFlags::IN;
     if wants_write {
         events |= PollFlags::OUT;
@@ -993,7 +1040,7 @@ impl Call {
             // Idle now: arm the readiness watch the next call's idle check reads (one
             // `epoll_ctl`, which the next driver's wait then reuses instead of making its
             // own), so that a server closing the connection meanwhile is seen.
-            if let Poll::Ready(Ok(())) = poll_readable(&st.stream, &st.relay_waker) {
+            if let Poll::Ready(Ok(())) = st.stream.poll_readable(&st.relay_waker) {
                 st.readable = true;
             }
         }
@@ -1034,6 +1081,13 @@ impl Future for Call {
         let msgid = this.msgid;
         let token = u64::from(msgid);
 
+        if !st.stream.is_home() {
+            // Polled where the socket cannot be waited on: this call gives up (its reply,
+            // if the request went out, is dropped on arrival); the connection is intact.
+            Call::finish(&this.conn, st, msgid);
+            this.done = true;
+            return Poll::Ready(Err(CallError::WrongThread));
+        }
         let mut standing = st.standing(msgid);
         if let Standing::Waiting = standing {
             // Whether to drive (or help write) in this poll.
@@ -1124,7 +1178,7 @@ pub(crate) struct Notify {
     conn: Option<Arc<Connection>>,
     token: u64,
     /// Made only if the notification has to wait for room.
-    timer: Option<Timer>,
+    timer: Option<Alarm>,
     timeout: Duration,
     /// The buffer was full when it was queued.
     wait: bool,
@@ -1202,6 +1256,10 @@ impl Future for Notify {
             let reason = reason.clone();
             return this.finish(st, Err(CallError::Lost(reason)));
         }
+        if !st.stream.is_home() {
+            // The bytes stay queued: the connection's next driver writes them.
+            return this.finish(st, Err(CallError::WrongThread));
+        }
         if st.driver.is_none() {
             st.driver = Some(this.token);
         }
@@ -1221,8 +1279,10 @@ impl Future for Notify {
             this.done = true;
             return Poll::Ready(Ok(()));
         }
-        let timer = this.timer.get_or_insert_with(|| Timer::after(this.timeout));
-        if Pin::new(timer).poll(cx).is_ready() {
+        let local = st.stream.is_local();
+        let timer =
+            this.timer.get_or_insert_with(|| Alarm::at(local, Instant::now() + this.timeout));
+        if timer.poll(cx).is_ready() {
             // The peer has not read for a whole timeout: the stream is stuck mid-frame.
             let reason = format!("writes stalled for {:?}", this.timeout);
             st.fail(&reason);
@@ -1256,17 +1316,36 @@ impl Drop for Notify {
 /// keep flowing) until the buffer is written, or pokes the driver if there is one.
 struct Flusher {
     conn: Arc<Connection>,
+    /// Between attempts to write to a full local-reactor socket from this thread.
+    pause: Option<async_io::Timer>,
 }
 
 impl Future for Flusher {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let conn = Arc::clone(&self.conn);
         let mut guard = lock(&conn.state);
         let st = &mut *guard;
         if st.broken.is_some() {
             st.release_driver(FLUSHER_TOKEN);
+            st.flush_owned = false;
+            return Poll::Ready(());
+        }
+        if !st.stream.is_home() {
+            // A local-reactor socket, and this task runs on another thread: write what the
+            // socket takes without waiting; if it is full and no driver will write the
+            // rest, look again in 1 ms (nothing here can wait for the socket's writability).
+            if let Err(e) = st.flush_or_poke() {
+                st.fail(e);
+            } else if st.unflushed() && st.driver_waker.is_none() {
+                let pause = self.pause.get_or_insert_with(async_io::Timer::never);
+                pause.set_after(Duration::from_millis(1));
+                if Pin::new(pause).poll(cx).is_ready() {
+                    cx.waker().wake_by_ref();
+                }
+                return Poll::Pending;
+            }
             st.flush_owned = false;
             return Poll::Ready(());
         }
@@ -1292,6 +1371,7 @@ impl Future for Flusher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use async_io::Timer;
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
 

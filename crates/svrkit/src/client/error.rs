@@ -76,6 +76,15 @@ pub enum ClientError {
     },
     /// The client configuration is invalid.
     Config(ConfigError),
+    /// A [`Client::on_local_reactor`](super::Client::on_local_reactor) call or notification
+    /// was polled outside `svrkit::reactor::block_on`, or on another thread than the one
+    /// whose reactor holds the server's connection. Nothing about the connection changed;
+    /// the request was not sent if this came before it was queued, else its reply is
+    /// dropped on arrival. Never retried.
+    WrongThread {
+        /// Server whose connection the call would use.
+        peer: String,
+    },
 }
 
 impl ClientError {
@@ -122,6 +131,11 @@ impl fmt::Display for ClientError {
                 write!(f, "params of {method} do not encode: {source}")
             }
             ClientError::Config(e) => write!(f, "client configuration: {e}"),
+            ClientError::WrongThread { peer } => write!(
+                f,
+                "call to {peer} polled outside svrkit::reactor::block_on on the thread that \
+                 owns the connection (a Client::on_local_reactor client is driven only there)"
+            ),
         }
     }
 }

@@ -21,6 +21,12 @@
 //! hand every reply over from the async-io thread: about 2.5x slower here). A call future
 //! that is created but not polled holds no lock; drop futures you no longer poll.
 //!
+//! [`Client::on_local_reactor`] puts the connections on the svrkit reactor of the thread
+//! that opens them instead of async-io's ([`crate::reactor`]: one epoll per thread,
+//! sockets registered once edge-triggered, timers without timerfd): a call driven inside
+//! [`crate::reactor::block_on`] on that thread costs a `write`, an `epoll_wait` and a
+//! `read`. Its calls are refused ([`ClientError::WrongThread`]) anywhere else.
+//!
 //! # Failure and failover
 //!
 //! Each attempt is bounded by the call timeout (default 3 s, connecting included) and a
@@ -91,7 +97,7 @@ pub use probe::PROBE_METHOD;
 pub use stream::Endpoint;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -138,6 +144,9 @@ pub(crate) struct Shared {
     probe_interval: Duration,
     round_robin: AtomicUsize,
     prober_running: AtomicBool,
+    /// New connections go on the calling thread's svrkit reactor
+    /// ([`Client::on_local_reactor`]).
+    local: AtomicBool,
 }
 
 impl Shared {
@@ -165,6 +174,7 @@ impl Client {
                 probe_interval: config.probe_interval,
                 round_robin: AtomicUsize::new(0),
                 prober_running: AtomicBool::new(false),
+                local: AtomicBool::new(false),
             }),
             route: DefaultRoute::Any,
         })
@@ -178,6 +188,41 @@ impl Client {
     /// A client of one server with the default timeout and retries.
     pub fn connect_to(endpoint: impl Into<Endpoint>) -> Client {
         Client::new(ClientConfig::single(endpoint)).expect("a one-server hashring is valid")
+    }
+
+    /// Opts into the calling thread's svrkit reactor: connections this client opens from
+    /// now on (it and its clones share them) are registered with the svrkit reactor of
+    /// the thread that opens them ([`crate::reactor`]), edge-triggered and once, and
+    /// their deadlines are that reactor's timers. Drive its calls on that thread inside
+    /// [`crate::reactor::block_on`]: a call then costs a `write`, an `epoll_wait` and a
+    /// `read`, where async-io's reactor needs about five more syscalls per wait.
+    ///
+    /// A call or notification polled outside `reactor::block_on`, or on another thread
+    /// than the one whose reactor holds the server's connection, fails with
+    /// [`ClientError::WrongThread`] (no hang, no panic; the connection is left as it was).
+    /// Routing, multiplexing, timeouts, failover and notification batching are as
+    /// without it. Connections opened before this call stay on async-io's reactor.
+    ///
+    /// ```
+    /// use svrkit::client::{Client, ClientError};
+    ///
+    /// let client = Client::connect_to(("127.0.0.1:1").parse::<std::net::SocketAddr>().unwrap())
+    ///     .on_local_reactor();
+    /// // Outside reactor::block_on: refused, whatever the server.
+    /// let err = smol::block_on(client.call::<String>("echo", &("hi",))).unwrap_err();
+    /// assert!(matches!(err, ClientError::WrongThread { .. }), "{err}");
+    /// // Inside it: a real attempt (nothing listens on port 1).
+    /// let err = svrkit::reactor::block_on(client.call::<String>("echo", &("hi",))).unwrap_err();
+    /// assert!(matches!(err, ClientError::Connect { .. }), "{err}");
+    /// ```
+    pub fn on_local_reactor(self) -> Client {
+        self.shared.local.store(true, Ordering::Relaxed);
+        self
+    }
+
+    /// Whether [`Client::on_local_reactor`] was called (on this client or a clone).
+    pub fn is_on_local_reactor(&self) -> bool {
+        self.shared.local.load(Ordering::Relaxed)
     }
 
     /// Routes this handle's calls by `key` on the hash ring (the seed's
@@ -302,11 +347,12 @@ impl Client {
         let node = &topology.nodes[index];
         let result = async {
             let timeout = self.shared.timeout;
-            let mut conn = node.connection(timeout).await?;
+            let local = self.local_checked(node)?;
+            let mut conn = node.connection(timeout, local).await?;
             let mut notify = conn.notify(method, params, timeout, drive);
             if let Err(StartError::Stale(_)) = notify {
                 // Found closed before anything was sent: once more on a new connection.
-                conn = node.connection(timeout).await?;
+                conn = node.connection(timeout, local).await?;
                 notify = conn.notify(method, params, timeout, drive);
             }
             let notify = notify.map_err(|e| start_error(e, method, &node.name))?;
@@ -401,8 +447,9 @@ impl Client {
         // A connection found closed before anything was sent on it (`Stale`) is replaced
         // once; a second one is a failure of the server.
         let mut fresh = false;
+        let local = self.local_checked(node)?;
         loop {
-            let conn = node.connection(timeout).await?;
+            let conn = node.connection(timeout, local).await?;
             if drive == Drive::Blocking {
                 match conn.call_blocking(method, params, deadline) {
                     Ok(Some(outcome)) => {
@@ -426,6 +473,16 @@ impl Client {
         }
     }
 
+    /// Whether connections go on this thread's reactor; for such a client, an error when
+    /// this thread is not inside `reactor::block_on` (where they could not be driven).
+    fn local_checked(&self, node: &Node) -> Result<bool, ClientError> {
+        let local = self.shared.local.load(Ordering::Relaxed);
+        if local && !svrkit_transport::reactor::is_running() {
+            return Err(ClientError::WrongThread { peer: node.name.to_string() });
+        }
+        Ok(local)
+    }
+
     fn eject(&self, node: &Node, error: &ClientError) {
         if node.eject() {
             log::warn!("server {} ejected: {error}", node.name);
@@ -440,6 +497,7 @@ fn start_error(e: StartError, method: &str, peer: &str) -> ClientError {
             ClientError::ConnectionLost { peer: peer.to_string(), reason }
         }
         StartError::Encode(source) => ClientError::Encode { method: method.to_string(), source },
+        StartError::WrongThread => ClientError::WrongThread { peer: peer.to_string() },
     }
 }
 
@@ -452,6 +510,7 @@ fn call_error(e: CallError, method: &str, peer: &str, timeout: Duration) -> Clie
             after: timeout,
         },
         CallError::Lost(reason) => ClientError::ConnectionLost { peer: peer.to_string(), reason },
+        CallError::WrongThread => ClientError::WrongThread { peer: peer.to_string() },
         CallError::Remote(err) => ClientError::Remote {
             method: method.to_string(),
             peer: peer.to_string(),

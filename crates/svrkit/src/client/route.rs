@@ -57,9 +57,11 @@ impl Node {
     /// The node's connection, connecting (within `timeout`) if there is none or it is
     /// known to be broken. (Whether an idle connection is still open is checked when a
     /// request is queued on it: `StartError::Stale`, then the caller asks again.)
+    /// `local`: a new connection goes on the calling thread's svrkit reactor.
     pub(crate) async fn connection(
         &self,
         timeout: Duration,
+        local: bool,
     ) -> Result<Arc<Connection>, ClientError> {
         if let Some(conn) = self.current() {
             return Ok(conn);
@@ -68,7 +70,7 @@ impl Node {
         if let Some(conn) = self.current() {
             return Ok(conn);
         }
-        let conn = Connection::connect(&self.endpoint, timeout)
+        let conn = Connection::connect(&self.endpoint, timeout, local)
             .await
             .map_err(|source| ClientError::Connect { peer: self.name.to_string(), source })?;
         let conn = Arc::new(conn);
