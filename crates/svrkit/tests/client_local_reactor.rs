@@ -144,6 +144,8 @@ fn pipelined_calls_with_some_dropped_mid_flight_all_get_their_own_replies() {
         for i in 0..20u64 {
             assert_eq!(client.call::<u64>("sleep", &(0, i)).await.unwrap(), i);
         }
+        // On this thread's reactor.
+        assert_eq!(reactor::stats().sources, 1);
     });
     assert!(client.ejected().is_empty());
     server.stop().unwrap();
@@ -183,6 +185,7 @@ fn notifications_arrive_in_order_and_a_lone_one_is_flushed_without_a_later_call(
         .await;
         // The last one: no call follows it on this thread.
         client.notify("note", &(-1,)).await.unwrap();
+        assert_eq!(reactor::stats().sources, 1);
     });
     // Nothing runs this thread's reactor now: the flusher sent the tail.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -216,6 +219,7 @@ fn calls_to_a_hung_server_or_a_slow_handler_time_out_on_the_reactor_timer() {
             }
             other => panic!("expected Timeout, got {other:?}"),
         }
+        assert_eq!(reactor::stats().sources, 1);
     });
     drop(hung);
 
@@ -223,7 +227,7 @@ fn calls_to_a_hung_server_or_a_slow_handler_time_out_on_the_reactor_timer() {
     let client = local_client(endpoint(&server), Duration::from_millis(200));
     reactor::block_on(async {
         // Two calls in flight, the slow one expires alone.
-        let slow = client.call::<u64>("sleep", &(5_000, 1));
+        let slow = client.call::<u64>("sleep", &(1_000, 1));
         let fast = async {
             async_io::Timer::after(Duration::from_millis(20)).await;
             client.call::<u64>("sleep", &(0, 2)).await
@@ -304,6 +308,8 @@ fn a_server_stopped_under_load_fails_over_to_the_other() {
         for (i, r) in results {
             assert_eq!(r.unwrap(), i);
         }
+        // Both connections were on this thread's reactor (a's is gone with its server).
+        assert!(reactor::stats().sources >= 1);
         a_key
     });
     stopper.join().unwrap();

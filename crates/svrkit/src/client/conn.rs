@@ -517,6 +517,8 @@ impl Connection {
             Connection::check_usable(&mut st, Drive::Async)?;
         } else if let Some(reason) = &st.broken {
             return Err(StartError::Stale(reason.clone()));
+        } else if !st.stream.is_home() {
+            return Err(StartError::WrongThread);
         }
         match svrkit_codec::encode_notification(&mut st.wbuf, method, params) {
             Ok(()) => {}
