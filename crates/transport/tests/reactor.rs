@@ -505,3 +505,38 @@ fn poll_readable_and_try_read_keep_the_edge_triggered_readiness() {
     .unwrap();
     assert_eq!(r, (false, b"xy".to_vec()));
 }
+
+#[test]
+fn a_writer_that_fills_the_socket_is_woken_when_the_peer_reads() {
+    // Writability is watched only from the first write that finds the socket full: that
+    // write must still be woken once the peer makes room.
+    for (s, peer) in [tcp_pair_boxed(), unix_pair_boxed()] {
+        let payload: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
+        let want = payload.clone();
+        let reader = std::thread::spawn(move || {
+            let mut peer = peer;
+            std::thread::sleep(Duration::from_millis(100)); // let the writer hit a full socket
+            let mut got = Vec::with_capacity(want.len());
+            peer.read_to_end(&mut got).unwrap();
+            assert!(got == want, "the peer read {} bytes, not the payload", got.len());
+        });
+        block_on(bounded(async {
+            (&s).write_all(&payload).await.unwrap();
+            (&s).close().await.unwrap();
+        }));
+        drop(s);
+        reader.join().unwrap();
+    }
+}
+
+/// A TCP pair with the peer as a boxed `Read`.
+fn tcp_pair_boxed() -> (LocalStream, Box<dyn Read + Send>) {
+    let (s, peer) = tcp_pair();
+    (s, Box::new(peer))
+}
+
+/// A Unix pair with the peer as a boxed `Read`.
+fn unix_pair_boxed() -> (LocalStream, Box<dyn Read + Send>) {
+    let (s, peer) = unix_pair();
+    (s, Box::new(peer))
+}
