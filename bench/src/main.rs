@@ -7,10 +7,14 @@
 //!
 //! - `server --impl IMPL [--addr 127.0.0.1:0] [--workers N]` binds, prints
 //!   `listening ADDR` on stdout and serves until killed.
-//! - `client --impl IMPL --addr ADDR --workload W [--secs S] [--warmup S] [--server-pid P]`
-//!   warms up, records for `secs`, and prints one JSON [`measure::Report`] line: requests,
-//!   req/s, mean / p50 / p99 latency from an HDR histogram, and the CPU time client and
-//!   server used over the recorded window (from `/proc/<pid>/stat`).
+//! - `client --impl IMPL --addr ADDR --workload W [--secs S] [--warmup S] [--server-pid P]
+//!   [--svrkit-client local|async-io]` warms up, records for `secs`, and prints one JSON
+//!   [`measure::Report`] line: requests, req/s, mean / p50 / p99 latency from an HDR
+//!   histogram, and the CPU time client and server used over the recorded window (from
+//!   `/proc/<pid>/stat`). svrkit's client runs on the svrkit reactor of its thread
+//!   (`Client::on_local_reactor` under `svrkit::reactor::block_on`, the fastest way to
+//!   drive it from one thread) unless `--svrkit-client async-io` asks for the default
+//!   client under `smol::block_on`.
 //! - `micro [--secs S]`: the codec round trip and ring lookup, timed in-process.
 //! - `harness [--quick] [--out DIR] [--impls a,b] [--workloads a,b] [--placements a,b]`:
 //!   for each placement and workload, starts one server process per implementation, runs
@@ -164,6 +168,7 @@ usage:
   svrkit-bench server  --impl IMPL [--addr 127.0.0.1:0] [--workers N]
   svrkit-bench client  --impl IMPL --addr ADDR --workload W [--secs 3] [--warmup 0.3]
                        [--server-pid PID] [--conns N] [--depth N]
+                       [--svrkit-client local|async-io]
   svrkit-bench micro   [--secs 1]
   svrkit-bench harness [--quick] [--out DIR] [--secs S] [--reps N]
                        [--impls a,b] [--workloads a,b] [--placements free,pinned]
@@ -263,7 +268,8 @@ fn client(f: &Flags) -> Result<(), String> {
     let (mut conns, mut depth) = workload.shape();
     conns = num_flag(f, "conns")?.unwrap_or(conns);
     depth = num_flag(f, "depth")?.unwrap_or(depth);
-    let report = measure_client(which, workload, addr, conns, depth, secs, warmup, server_pid)?;
+    let io = svr::ClientIo::parse(f.get("svrkit-client").map_or("local", String::as_str))?;
+    let report = measure_client(which, workload, addr, conns, depth, io, secs, warmup, server_pid)?;
     println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
     Ok(())
 }
@@ -275,6 +281,7 @@ fn measure_client(
     addr: SocketAddr,
     conns: usize,
     depth: usize,
+    io: svr::ClientIo,
     secs: Duration,
     warmup: Duration,
     server_pid: Option<u32>,
@@ -284,7 +291,7 @@ fn measure_client(
         if !which.has_notify() {
             return Err(format!("{} has no notifications", which.name()));
         }
-        let handle = svr::notify_client(addr, conns, depth, Arc::clone(&gate));
+        let handle = svr::notify_client(addr, conns, depth, io, Arc::clone(&gate));
         let window = measure::run_window(&gate, warmup, secs, server_pid);
         let got = handle.join().map_err(|_| "notify client panicked".to_string())??;
         let mut report = measure::report(&measure::Tally::new(), &window);
@@ -305,7 +312,7 @@ fn measure_client(
         Impl::SvrkitCoroutine
         | Impl::SvrkitThread
         | Impl::SvrkitProcess
-        | Impl::SvrkitProcessCoroutine => svr::client(addr, conns, depth, Arc::clone(&gate)),
+        | Impl::SvrkitProcessCoroutine => svr::client(addr, conns, depth, io, Arc::clone(&gate)),
         Impl::Tarpc => peer::client(addr, conns, depth, Arc::clone(&gate))?,
     };
     let window = measure::run_window(&gate, warmup, secs, server_pid);

@@ -89,12 +89,46 @@ pub(crate) fn serve_app(
     }
 }
 
+/// Which svrkit client I/O the bench drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClientIo {
+    /// [`Client::on_local_reactor`] under `svrkit::reactor::block_on` (the default).
+    Local,
+    /// The default client under `smol::block_on` (async-io's reactor).
+    AsyncIo,
+}
+
+impl ClientIo {
+    pub(crate) fn parse(s: &str) -> Result<ClientIo, String> {
+        match s {
+            "local" => Ok(ClientIo::Local),
+            "async-io" => Ok(ClientIo::AsyncIo),
+            _ => Err(format!("--svrkit-client {s}: one of local, async-io")),
+        }
+    }
+
+    fn client(self, addr: SocketAddr) -> Client {
+        match self {
+            ClientIo::Local => Client::connect_to(addr).on_local_reactor(),
+            ClientIo::AsyncIo => Client::connect_to(addr),
+        }
+    }
+
+    fn block_on<T>(self, fut: impl std::future::Future<Output = T>) -> T {
+        match self {
+            ClientIo::Local => svrkit::reactor::block_on(fut),
+            ClientIo::AsyncIo => smol::block_on(fut),
+        }
+    }
+}
+
 /// Client: `conns` svrkit clients (one connection each), `depth` calls in flight on each,
 /// all on one single-threaded executor.
 pub(crate) fn client(
     addr: SocketAddr,
     conns: usize,
     depth: usize,
+    io: ClientIo,
     gate: Arc<Gate>,
 ) -> std::thread::JoinHandle<Tally> {
     std::thread::spawn(move || {
@@ -103,7 +137,7 @@ pub(crate) fn client(
         let msg = Rc::new(msg::sample());
         let mut tasks = Vec::new();
         for _ in 0..conns {
-            let client = Client::connect_to(addr);
+            let client = io.client(addr);
             for _ in 0..depth {
                 let (client, gate, tally, msg) =
                     (client.clone(), Arc::clone(&gate), Rc::clone(&tally), Rc::clone(&msg));
@@ -118,7 +152,7 @@ pub(crate) fn client(
                 }));
             }
         }
-        smol::block_on(ex.run(async {
+        io.block_on(ex.run(async {
             for t in tasks {
                 t.await;
             }
@@ -140,6 +174,7 @@ pub(crate) fn notify_client(
     addr: SocketAddr,
     conns: usize,
     depth: usize,
+    io: ClientIo,
     gate: Arc<Gate>,
 ) -> std::thread::JoinHandle<Result<Received, String>> {
     let sampler = {
@@ -160,7 +195,7 @@ pub(crate) fn notify_client(
         let msg = Rc::new(msg::sample());
         let mut tasks = Vec::new();
         for _ in 0..conns {
-            let client = Client::connect_to(addr);
+            let client = io.client(addr);
             for _ in 0..depth {
                 let (client, gate, msg) = (client.clone(), Arc::clone(&gate), Rc::clone(&msg));
                 tasks.push(ex.spawn(async move {
@@ -172,7 +207,7 @@ pub(crate) fn notify_client(
                 }));
             }
         }
-        smol::block_on(ex.run(async {
+        io.block_on(ex.run(async {
             for t in tasks {
                 t.await;
             }
