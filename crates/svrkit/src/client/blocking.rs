@@ -22,7 +22,10 @@ pub struct BlockingClient {
     client: Client,
 }
 
-/// A blocking view of an async client (same connections, routing and route key).
+/// A blocking view of an async client (same connections, routing and route key). Not for
+/// a client opted into [`Client::on_local_reactor`]: its connections are driven only inside
+/// `svrkit::reactor::block_on` on their thread, so every blocking call would fail with
+/// [`ClientError::WrongThread`](super::ClientError::WrongThread).
 impl From<Client> for BlockingClient {
     fn from(client: Client) -> BlockingClient {
         BlockingClient { client }
