@@ -6,59 +6,16 @@
 //! bytes. Results come back as JSON with protos shown as objects.
 
 use anyhow::{anyhow, bail, Context, Result};
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
 use serde_json::Value as Json;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 use svrkit::client::{Client, ClientError, Endpoint};
+use svrkit::Value;
 use svrkit_idl::{Idl, Params, Returns, Type};
 
 use crate::project;
 use crate::CallArgs;
-
-/// A msgpack value built from JSON or decoded from a reply.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Msg {
-    Nil,
-    Bool(bool),
-    Int(i64),
-    UInt(u64),
-    Float(f64),
-    Str(String),
-    Bin(Vec<u8>),
-    Array(Vec<Msg>),
-    Map(Vec<(Msg, Msg)>),
-}
-
-impl Serialize for Msg {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Msg::Nil => s.serialize_unit(),
-            Msg::Bool(b) => s.serialize_bool(*b),
-            Msg::Int(i) => s.serialize_i64(*i),
-            Msg::UInt(u) => s.serialize_u64(*u),
-            Msg::Float(f) => s.serialize_f64(*f),
-            Msg::Str(t) => s.serialize_str(t),
-            Msg::Bin(b) => s.serialize_bytes(b),
-            Msg::Array(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
-                }
-                seq.end()
-            }
-            Msg::Map(entries) => {
-                let mut map = s.serialize_map(Some(entries.len()))?;
-                for (k, v) in entries {
-                    map.serialize_entry(k, v)?;
-                }
-                map.end()
-            }
-        }
-    }
-}
 
 pub(crate) fn run(a: CallArgs) -> Result<ExitCode> {
     let here = Path::new(".");
@@ -89,7 +46,7 @@ pub(crate) fn run(a: CallArgs) -> Result<ExitCode> {
     }
     match svrkit::block_on(client.call_raw(&a.method, &params)) {
         Ok(bytes) => {
-            let (msg, _) = decode(&bytes, 0).map_err(|e| anyhow!("undecodable reply: {e}"))?;
+            let msg = decode(&bytes).map_err(|e| anyhow!("undecodable reply: {e}"))?;
             let ty = match &api.returns {
                 Returns::Value(ty) => Some(ty),
                 _ => None,
@@ -181,7 +138,7 @@ fn endpoint(addr: &str) -> Result<Endpoint> {
 }
 
 /// The params array of an API from the user's JSON.
-pub(crate) fn params_from_json(idl: &Idl, params: &Params, json: &Json) -> Result<Msg> {
+pub(crate) fn params_from_json(idl: &Idl, params: &Params, json: &Json) -> Result<Value> {
     match params {
         Params::Proto(id) => {
             let ty = Type::Proto(*id);
@@ -190,7 +147,7 @@ pub(crate) fn params_from_json(idl: &Idl, params: &Params, json: &Json) -> Resul
                 Json::Array(items) if items.len() == 1 && items[0].is_object() => &items[0],
                 other => other,
             };
-            Ok(Msg::Array(vec![from_json(idl, &ty, value, "req")?]))
+            Ok(Value::Array(vec![from_json(idl, &ty, value, "req")?]))
         }
         Params::Args(args) => {
             let mut out = Vec::with_capacity(args.len());
@@ -222,33 +179,33 @@ pub(crate) fn params_from_json(idl: &Idl, params: &Params, json: &Json) -> Resul
                 }
                 other => bail!("expected the arguments as a JSON object or array, got {other}"),
             }
-            Ok(Msg::Array(out))
+            Ok(Value::Array(out))
         }
         _ => match json {
-            Json::Null => Ok(Msg::Array(Vec::new())),
-            Json::Object(m) if m.is_empty() => Ok(Msg::Array(Vec::new())),
-            Json::Array(a) if a.is_empty() => Ok(Msg::Array(Vec::new())),
+            Json::Null => Ok(Value::Array(Vec::new())),
+            Json::Object(m) if m.is_empty() => Ok(Value::Array(Vec::new())),
+            Json::Array(a) if a.is_empty() => Ok(Value::Array(Vec::new())),
             other => bail!("this API takes no parameters; pass {{}} (got {other})"),
         },
     }
 }
 
 /// A typed msgpack value from JSON; `at` names the place for errors.
-fn from_json(idl: &Idl, ty: &Type, json: &Json, at: &str) -> Result<Msg> {
+fn from_json(idl: &Idl, ty: &Type, json: &Json, at: &str) -> Result<Value> {
     let wrong = || anyhow!("{at}: expected {}, got {json}", idl.type_name(ty));
     Ok(match ty {
-        Type::String => Msg::Str(json.as_str().ok_or_else(wrong)?.to_string()),
-        Type::Bool => Msg::Bool(json.as_bool().ok_or_else(wrong)?),
-        Type::Int => Msg::Int(json.as_i64().ok_or_else(wrong)?),
-        Type::Float => Msg::Float(json.as_f64().ok_or_else(wrong)?),
-        Type::Bin => Msg::Bin(bytes_from_json(json).ok_or_else(wrong)?),
+        Type::String => Value::Str(json.as_str().ok_or_else(wrong)?.to_string()),
+        Type::Bool => Value::Bool(json.as_bool().ok_or_else(wrong)?),
+        Type::Int => Value::Int(json.as_i64().ok_or_else(wrong)?),
+        Type::Float => Value::Float(json.as_f64().ok_or_else(wrong)?),
+        Type::Bin => Value::Bin(bytes_from_json(json).ok_or_else(wrong)?),
         Type::List(t) | Type::Tuple(t) => {
             let items = json.as_array().ok_or_else(wrong)?;
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 out.push(from_json(idl, t, item, &format!("{at}[{i}]"))?);
             }
-            Msg::Array(out)
+            Value::Array(out)
         }
         Type::Dict(k, v) => {
             let map = json.as_object().ok_or_else(wrong)?;
@@ -270,7 +227,7 @@ fn from_json(idl: &Idl, ty: &Type, json: &Json, at: &str) -> Result<Msg> {
                 let at = format!("{at}[{key:?}]");
                 out.push((from_json(idl, k, &key_json, &at)?, from_json(idl, v, value, &at)?));
             }
-            Msg::Map(out)
+            Value::Map(out)
         }
         Type::Proto(id) => {
             let proto = idl.proto(*id);
@@ -295,14 +252,14 @@ fn from_json(idl: &Idl, ty: &Type, json: &Json, at: &str) -> Result<Msg> {
                             None => default_of(idl, &f.ty),
                         });
                     }
-                    Msg::Array(out)
+                    Value::Array(out)
                 }
                 Json::Array(items) => {
                     let mut out = Vec::with_capacity(proto.fields.len());
                     for (f, v) in proto.fields.iter().zip(items) {
                         out.push(from_json(idl, &f.ty, v, &format!("{at}.{}", f.name))?);
                     }
-                    Msg::Array(out)
+                    Value::Array(out)
                 }
                 _ => return Err(wrong()),
             }
@@ -321,44 +278,44 @@ fn bytes_from_json(json: &Json) -> Option<Vec<u8>> {
     }
 }
 
-fn dynamic_from_json(json: &Json) -> Msg {
+fn dynamic_from_json(json: &Json) -> Value {
     match json {
-        Json::Null => Msg::Nil,
-        Json::Bool(b) => Msg::Bool(*b),
+        Json::Null => Value::Nil,
+        Json::Bool(b) => Value::Bool(*b),
         Json::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => Msg::Int(i),
-            (None, Some(u)) => Msg::UInt(u),
-            _ => Msg::Float(n.as_f64().unwrap_or(0.0)),
+            (Some(i), _) => Value::Int(i),
+            (None, Some(u)) => Value::UInt(u),
+            _ => Value::Float(n.as_f64().unwrap_or(0.0)),
         },
-        Json::String(s) => Msg::Str(s.clone()),
-        Json::Array(items) => Msg::Array(items.iter().map(dynamic_from_json).collect()),
-        Json::Object(map) => {
-            Msg::Map(map.iter().map(|(k, v)| (Msg::Str(k.clone()), dynamic_from_json(v))).collect())
-        }
+        Json::String(s) => Value::Str(s.clone()),
+        Json::Array(items) => Value::Array(items.iter().map(dynamic_from_json).collect()),
+        Json::Object(map) => Value::Map(
+            map.iter().map(|(k, v)| (Value::Str(k.clone()), dynamic_from_json(v))).collect(),
+        ),
     }
 }
 
 /// The value a missing proto field takes (what the generated `Default` gives).
-fn default_of(idl: &Idl, ty: &Type) -> Msg {
+fn default_of(idl: &Idl, ty: &Type) -> Value {
     match ty {
-        Type::String => Msg::Str(String::new()),
-        Type::Bool => Msg::Bool(false),
-        Type::Int => Msg::Int(0),
-        Type::Float => Msg::Float(0.0),
-        Type::Bin => Msg::Bin(Vec::new()),
-        Type::List(_) | Type::Tuple(_) => Msg::Array(Vec::new()),
-        Type::Dict(..) => Msg::Map(Vec::new()),
+        Type::String => Value::Str(String::new()),
+        Type::Bool => Value::Bool(false),
+        Type::Int => Value::Int(0),
+        Type::Float => Value::Float(0.0),
+        Type::Bin => Value::Bin(Vec::new()),
+        Type::List(_) | Type::Tuple(_) => Value::Array(Vec::new()),
+        Type::Dict(..) => Value::Map(Vec::new()),
         Type::Proto(id) => {
-            Msg::Array(idl.proto(*id).fields.iter().map(|f| default_of(idl, &f.ty)).collect())
+            Value::Array(idl.proto(*id).fields.iter().map(|f| default_of(idl, &f.ty)).collect())
         }
-        _ => Msg::Nil,
+        _ => Value::Nil,
     }
 }
 
 /// JSON for a reply, protos shown as objects when the type is known.
-pub(crate) fn to_json(idl: &Idl, ty: Option<&Type>, msg: &Msg) -> Json {
+pub(crate) fn to_json(idl: &Idl, ty: Option<&Type>, msg: &Value) -> Json {
     match (ty, msg) {
-        (Some(Type::Proto(id)), Msg::Array(items)) => {
+        (Some(Type::Proto(id)), Value::Array(items)) => {
             let proto = idl.proto(*id);
             let mut map = serde_json::Map::new();
             for (i, item) in items.iter().enumerate() {
@@ -369,23 +326,23 @@ pub(crate) fn to_json(idl: &Idl, ty: Option<&Type>, msg: &Msg) -> Json {
             }
             Json::Object(map)
         }
-        (Some(Type::List(t) | Type::Tuple(t)), Msg::Array(items)) => {
+        (Some(Type::List(t) | Type::Tuple(t)), Value::Array(items)) => {
             Json::Array(items.iter().map(|m| to_json(idl, Some(t), m)).collect())
         }
-        (Some(Type::Dict(_, v)), Msg::Map(entries)) => Json::Object(
+        (Some(Type::Dict(_, v)), Value::Map(entries)) => Json::Object(
             entries.iter().map(|(k, val)| (key_string(k), to_json(idl, Some(v), val))).collect(),
         ),
-        (_, Msg::Nil) => Json::Null,
-        (_, Msg::Bool(b)) => Json::from(*b),
-        (_, Msg::Int(i)) => Json::from(*i),
-        (_, Msg::UInt(u)) => Json::from(*u),
-        (_, Msg::Float(f)) => Json::from(*f),
-        (_, Msg::Str(s)) => Json::from(s.as_str()),
-        (_, Msg::Bin(b)) => Json::Array(b.iter().map(|x| Json::from(*x)).collect()),
-        (_, Msg::Array(items)) => {
+        (_, Value::Nil) => Json::Null,
+        (_, Value::Bool(b)) => Json::from(*b),
+        (_, Value::Int(i)) => Json::from(*i),
+        (_, Value::UInt(u)) => Json::from(*u),
+        (_, Value::Float(f)) => Json::from(*f),
+        (_, Value::Str(s)) => Json::from(s.as_str()),
+        (_, Value::Bin(b)) => Json::Array(b.iter().map(|x| Json::from(*x)).collect()),
+        (_, Value::Array(items)) => {
             Json::Array(items.iter().map(|m| to_json(idl, None, m)).collect())
         }
-        (_, Msg::Map(entries)) => Json::Object(
+        (_, Value::Map(entries)) => Json::Object(
             entries.iter().map(|(k, v)| (key_string(k), to_json(idl, None, v))).collect(),
         ),
     }
@@ -398,9 +355,9 @@ pub(crate) struct Order {
     children: Vec<Order>,
 }
 
-pub(crate) fn order(idl: &Idl, ty: Option<&Type>, msg: &Msg) -> Order {
+pub(crate) fn order(idl: &Idl, ty: Option<&Type>, msg: &Value) -> Order {
     match (ty, msg) {
-        (Some(Type::Proto(id)), Msg::Array(items)) => {
+        (Some(Type::Proto(id)), Value::Array(items)) => {
             let proto = idl.proto(*id);
             let mut o = Order::default();
             for (i, item) in items.iter().enumerate() {
@@ -410,19 +367,19 @@ pub(crate) fn order(idl: &Idl, ty: Option<&Type>, msg: &Msg) -> Order {
             }
             o
         }
-        (Some(Type::List(t) | Type::Tuple(t)), Msg::Array(items)) => Order {
+        (Some(Type::List(t) | Type::Tuple(t)), Value::Array(items)) => Order {
             keys: Vec::new(),
             children: items.iter().map(|m| order(idl, Some(t), m)).collect(),
         },
-        (Some(Type::Dict(_, v)), Msg::Map(entries)) => Order {
+        (Some(Type::Dict(_, v)), Value::Map(entries)) => Order {
             keys: entries.iter().map(|(k, _)| key_string(k)).collect(),
             children: entries.iter().map(|(_, m)| order(idl, Some(v), m)).collect(),
         },
-        (_, Msg::Array(items)) => Order {
+        (_, Value::Array(items)) => Order {
             keys: Vec::new(),
             children: items.iter().map(|m| order(idl, None, m)).collect(),
         },
-        (_, Msg::Map(entries)) => Order {
+        (_, Value::Map(entries)) => Order {
             keys: entries.iter().map(|(k, _)| key_string(k)).collect(),
             children: entries.iter().map(|(_, m)| order(idl, None, m)).collect(),
         },
@@ -473,99 +430,22 @@ pub(crate) fn write_pretty(json: &Json, order: &Order, depth: usize, out: &mut S
     }
 }
 
-fn key_string(key: &Msg) -> String {
+fn key_string(key: &Value) -> String {
     match key {
-        Msg::Str(s) => s.clone(),
-        Msg::Int(i) => i.to_string(),
-        Msg::UInt(u) => u.to_string(),
-        Msg::Bool(b) => b.to_string(),
+        Value::Str(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::UInt(u) => u.to_string(),
+        Value::Bool(b) => b.to_string(),
         other => format!("{other:?}"),
     }
 }
 
-/// Decode one msgpack value at `pos`; returns it and the position after it.
-pub(crate) fn decode(b: &[u8], pos: usize) -> Result<(Msg, usize), String> {
-    let byte = |p: usize| b.get(p).copied().ok_or_else(|| "truncated value".to_string());
-    let take = |p: usize, n: usize| -> Result<&[u8], String> {
-        b.get(p..p.checked_add(n).ok_or("length overflow")?)
-            .ok_or_else(|| "truncated value".to_string())
-    };
-    let be = |p: usize, n: usize| -> Result<u64, String> {
-        Ok(take(p, n)?.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x)))
-    };
-    let m = byte(pos)?;
-    let p = pos + 1;
-    let str_at = |p: usize, n: usize| -> Result<(Msg, usize), String> {
-        let raw = take(p, n)?;
-        Ok((Msg::Str(String::from_utf8_lossy(raw).into_owned()), p + n))
-    };
-    let bin_at = |p: usize, n: usize| -> Result<(Msg, usize), String> {
-        Ok((Msg::Bin(take(p, n)?.to_vec()), p + n))
-    };
-    let array_at = |mut p: usize, n: usize| -> Result<(Msg, usize), String> {
-        let mut items = Vec::new();
-        for _ in 0..n {
-            let (item, next) = decode(b, p)?;
-            items.push(item);
-            p = next;
-        }
-        Ok((Msg::Array(items), p))
-    };
-    let map_at = |mut p: usize, n: usize| -> Result<(Msg, usize), String> {
-        let mut entries = Vec::new();
-        for _ in 0..n {
-            let (k, next) = decode(b, p)?;
-            let (v, next) = decode(b, next)?;
-            entries.push((k, v));
-            p = next;
-        }
-        Ok((Msg::Map(entries), p))
-    };
-    let len = |n: u64| usize::try_from(n).map_err(|_| "length too large".to_string());
-    match m {
-        0x00..=0x7f => Ok((Msg::Int(i64::from(m)), p)),
-        0x80..=0x8f => map_at(p, usize::from(m & 0x0f)),
-        0x90..=0x9f => array_at(p, usize::from(m & 0x0f)),
-        0xa0..=0xbf => str_at(p, usize::from(m & 0x1f)),
-        0xc0 => Ok((Msg::Nil, p)),
-        0xc2 => Ok((Msg::Bool(false), p)),
-        0xc3 => Ok((Msg::Bool(true), p)),
-        0xc4 => bin_at(p + 1, len(be(p, 1)?)?),
-        0xc5 => bin_at(p + 2, len(be(p, 2)?)?),
-        0xc6 => bin_at(p + 4, len(be(p, 4)?)?),
-        0xc7..=0xc9 => {
-            let n = match m {
-                0xc7 => 1,
-                0xc8 => 2,
-                _ => 4,
-            };
-            let size = len(be(p, n)?)?;
-            bin_at(p + n + 1, size) // ext: type byte skipped, payload shown as bytes
-        }
-        0xca => Ok((Msg::Float(f64::from(f32::from_bits(be(p, 4)? as u32))), p + 4)),
-        0xcb => Ok((Msg::Float(f64::from_bits(be(p, 8)?)), p + 8)),
-        0xcc => Ok((Msg::Int(be(p, 1)? as i64), p + 1)),
-        0xcd => Ok((Msg::Int(be(p, 2)? as i64), p + 2)),
-        0xce => Ok((Msg::Int(be(p, 4)? as i64), p + 4)),
-        0xcf => {
-            let u = be(p, 8)?;
-            Ok((i64::try_from(u).map_or(Msg::UInt(u), Msg::Int), p + 8))
-        }
-        0xd0 => Ok((Msg::Int(i64::from(be(p, 1)? as u8 as i8)), p + 1)),
-        0xd1 => Ok((Msg::Int(i64::from(be(p, 2)? as u16 as i16)), p + 2)),
-        0xd2 => Ok((Msg::Int(i64::from(be(p, 4)? as u32 as i32)), p + 4)),
-        0xd3 => Ok((Msg::Int(be(p, 8)? as i64), p + 8)),
-        0xd4..=0xd8 => bin_at(p + 1, 1 << (m - 0xd4)),
-        0xd9 => str_at(p + 1, len(be(p, 1)?)?),
-        0xda => str_at(p + 2, len(be(p, 2)?)?),
-        0xdb => str_at(p + 4, len(be(p, 4)?)?),
-        0xdc => array_at(p + 2, len(be(p, 2)?)?),
-        0xdd => array_at(p + 4, len(be(p, 4)?)?),
-        0xde => map_at(p + 2, len(be(p, 2)?)?),
-        0xdf => map_at(p + 4, len(be(p, 4)?)?),
-        0xe0..=0xff => Ok((Msg::Int(i64::from(m as i8)), p)),
-        0xc1 => Err("reserved marker 0xc1".to_string()),
-    }
+/// Decodes a reply's result with svrkit's codec (depth-bounded; a string that is not UTF-8
+/// comes back as bytes, an ext value as `[tag, bytes]`).
+pub(crate) fn decode(b: &[u8]) -> Result<Value, String> {
+    svrkit::codec::RawValue::from_slice(b)
+        .and_then(|raw| raw.deserialize::<Value>())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -574,7 +454,7 @@ mod tests {
 
     const ECHO: &str = include_str!("../idl/echo.json");
 
-    fn encode(msg: &Msg) -> Vec<u8> {
+    fn encode(msg: &Value) -> Vec<u8> {
         let mut buf = Vec::new();
         svrkit::codec::encode_response(&mut buf, 1, msg).unwrap();
         // [1, 1, nil, value]: the value starts after the 4-byte header.
@@ -589,18 +469,17 @@ mod tests {
             serde_json::from_str(r#"{"my_string":"hi","vec_int":[1,-2],"dict_string":{"1":"a"}}"#)
                 .unwrap();
         let params = params_from_json(&idl, &api.params, &json).unwrap();
-        let Msg::Array(items) = &params else { panic!("{params:?}") };
+        let Value::Array(items) = &params else { panic!("{params:?}") };
         assert_eq!(
             items[0],
-            Msg::Array(vec![
-                Msg::Str("hi".into()),
-                Msg::Array(vec![Msg::Int(1), Msg::Int(-2)]),
-                Msg::Map(vec![(Msg::Int(1), Msg::Str("a".into()))]),
+            Value::Array(vec![
+                Value::Str("hi".into()),
+                Value::Array(vec![Value::Int(1), Value::Int(-2)]),
+                Value::Map(vec![(Value::Int(1), Value::Str("a".into()))]),
             ])
         );
         let bytes = encode(&items[0]);
-        let (back, end) = decode(&bytes, 0).unwrap();
-        assert_eq!(end, bytes.len());
+        let back = decode(&bytes).unwrap();
         assert_eq!(back, items[0]);
         let Returns::Value(ty) = &api.returns else { panic!() };
         assert_eq!(to_json(&idl, Some(ty), &back), json);
@@ -618,10 +497,10 @@ mod tests {
             params_from_json(&idl, &api.params, &serde_json::json!({"my_string": "x"})).unwrap();
         assert_eq!(
             p,
-            Msg::Array(vec![Msg::Array(vec![
-                Msg::Str("x".into()),
-                Msg::Array(vec![]),
-                Msg::Map(vec![])
+            Value::Array(vec![Value::Array(vec![
+                Value::Str("x".into()),
+                Value::Array(vec![]),
+                Value::Map(vec![])
             ])])
         );
         let err =
@@ -633,7 +512,7 @@ mod tests {
         let none = idl.api("echo3").unwrap();
         assert_eq!(
             params_from_json(&idl, &none.params, &serde_json::json!({})).unwrap(),
-            Msg::Array(vec![])
+            Value::Array(vec![])
         );
     }
 
@@ -642,10 +521,20 @@ mod tests {
         for v in
             [0i64, 127, 128, 255, 256, 65535, 65536, -1, -32, -33, -129, -40000, i64::MIN, i64::MAX]
         {
-            let bytes = encode(&Msg::Int(v));
-            assert_eq!(decode(&bytes, 0).unwrap().0, Msg::Int(v), "{v}");
+            let bytes = encode(&Value::Int(v));
+            assert_eq!(decode(&bytes).unwrap(), Value::Int(v), "{v}");
         }
-        assert!(decode(&[0x92, 0x01], 0).is_err());
-        assert!(decode(&[0xdb, 0xff, 0xff, 0xff, 0xff], 0).is_err());
+        assert!(decode(&[0x92, 0x01]).is_err());
+        // A string that is not UTF-8 is shown as bytes, an ext as [tag, bytes].
+        assert_eq!(decode(&[0xa2, 0xff, 0xfe]).unwrap(), Value::Bin(vec![0xff, 0xfe]));
+        assert_eq!(
+            decode(&[0xd4, 0x05, 0x2a]).unwrap(),
+            Value::Array(vec![Value::Int(5), Value::Bin(vec![0x2a])])
+        );
+        // A hostile reply nested a million deep is an error, not a stack overflow.
+        let mut deep = vec![0x91u8; 1_000_000];
+        deep.push(0xc0);
+        assert!(decode(&deep).is_err());
+        assert!(decode(&[0xdb, 0xff, 0xff, 0xff, 0xff]).is_err());
     }
 }
