@@ -497,26 +497,16 @@ fn commit() -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// UTC `YYYYMMDDTHHMMSSZ` of now.
+/// UTC `YYYYMMDDTHHMMSSZ` of now (from `date -u`; `unix-SECONDS` where there is none).
 fn timestamp() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
-}
-
-/// Howard Hinnant's days-from-1970 to (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    let out = Command::new("date").args(["-u", "+%Y%m%dT%H%M%SZ"]).output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        _ => {
+            let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            format!("unix-{secs}")
+        }
+    }
 }
 
 #[cfg(test)]
@@ -524,9 +514,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(20_513), (2026, 3, 1));
+    fn timestamps_sort_as_text_and_name_files() {
+        let t = timestamp();
+        let b = t.as_bytes();
+        assert_eq!(b.len(), 16, "{t}");
+        assert!(b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit), "{t}");
+        assert_eq!((b[8], b[15]), (b'T', b'Z'), "{t}");
+        assert!(t.as_str() >= "20260101T000000Z", "{t}");
     }
 }
