@@ -6,49 +6,14 @@
 //! bytes into a proto borrowing its strings, which isolates the codec from the allocator;
 //! `round_trip_view` into a proto of views (`&str`, `ArrayRef`, `MapRef`): no allocation.
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use serde::{Deserialize, Serialize};
-use svrkit_codec::{encode_request, encode_response, ArrayRef, Decoder, MapRef, Message};
+use svrkit_codec::{encode_request, encode_response, Decoder, Message};
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-struct Echomsg {
-    my_string: String,
-    vec_int: Vec<i64>,
-    dict_string: BTreeMap<i64, String>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-struct EchomsgRef<'a> {
-    my_string: &'a str,
-    vec_int: Vec<i64>,
-    #[serde(borrow)]
-    dict_string: BTreeMap<i64, &'a str>,
-}
-
-/// The same proto as views: nothing allocated, containers decoded on demand.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-struct EchomsgView<'a> {
-    #[serde(borrow)]
-    my_string: &'a str,
-    #[serde(borrow)]
-    vec_int: ArrayRef<'a, i64>,
-    #[serde(borrow)]
-    dict_string: MapRef<'a, i64, &'a str>,
-}
-
-fn sample() -> Echomsg {
-    Echomsg {
-        my_string: "svrkit echo payload: 64 bytes of text to echo back and forth....".into(),
-        vec_int: vec![1, -2, 300, -40_000, 5_000_000, -600_000_000, 7_000_000_000, i64::MIN],
-        dict_string: (1..=4).map(|k| (k, format!("value {k}"))).collect(),
-    }
-}
+#[path = "../examples/support/echomsg.rs"]
+mod echomsg;
+use echomsg::{sample, Echomsg, EchomsgRef, EchomsgView};
 
 fn request_params<'a>(decoder: &mut Decoder, buf: &'a [u8]) -> (u32, svrkit_codec::RawValue<'a>) {
     match decoder.decode(buf).unwrap().unwrap().message.unwrap() {

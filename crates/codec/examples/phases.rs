@@ -19,44 +19,14 @@
 //! `svrkit-bench micro`: the 10th percentile of ~200 us batches over MS milliseconds per
 //! phase (default 1000).
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-use svrkit_codec::{encode_request, encode_response, ArrayRef, Decoder, MapRef, Message, RawValue};
+use svrkit_codec::{encode_request, encode_response, Decoder, Message, RawValue};
 
-/// seeds/000's `echomsg`, owned (what generated code declares by default).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-struct Echomsg {
-    my_string: String,
-    vec_int: Vec<i64>,
-    dict_string: BTreeMap<i64, String>,
-}
-
-/// The same proto borrowing its strings from the buffer.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-struct EchomsgRef<'a> {
-    my_string: &'a str,
-    vec_int: Vec<i64>,
-    #[serde(borrow)]
-    dict_string: BTreeMap<i64, &'a str>,
-}
-
-/// The same proto with nothing allocated: containers stay undecoded in the buffer until
-/// read (`ArrayRef`, `MapRef`), strings borrow.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-struct EchomsgView<'a> {
-    #[serde(borrow)]
-    my_string: &'a str,
-    #[serde(borrow)]
-    vec_int: ArrayRef<'a, i64>,
-    #[serde(borrow)]
-    dict_string: MapRef<'a, i64, &'a str>,
-}
+#[path = "support/echomsg.rs"]
+mod echomsg;
+use echomsg::{sample, Echomsg, EchomsgRef, EchomsgView};
 
 /// What a handler reading every field of the view does: decodes each element once.
 fn read_all(m: &EchomsgView<'_>) -> i64 {
@@ -64,14 +34,6 @@ fn read_all(m: &EchomsgView<'_>) -> i64 {
     let dict =
         m.dict_string.iter().map(|kv| kv.unwrap()).fold(0, |acc, (k, v)| acc ^ k ^ v.len() as i64);
     ints ^ dict ^ m.my_string.len() as i64
-}
-
-fn sample() -> Echomsg {
-    Echomsg {
-        my_string: "svrkit echo payload: 64 bytes of text to echo back and forth....".into(),
-        vec_int: vec![1, -2, 300, -40_000, 5_000_000, -600_000_000, 7_000_000_000, i64::MIN],
-        dict_string: (1..=4).map(|k| (k, format!("value {k}"))).collect(),
-    }
 }
 
 fn params<'a>(decoder: &mut Decoder, buf: &'a [u8]) -> (u32, RawValue<'a>) {
