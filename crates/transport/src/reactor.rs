@@ -93,6 +93,10 @@ const EVENTS: usize = 256;
 
 const READABLE: u8 = 1;
 const WRITABLE: u8 = 2;
+/// The peer shut down its side (or the socket hung up / failed): sticky. A short read no
+/// longer clears readability then, since no further edge will come and the next read
+/// must get to see the end of the stream (data and FIN often arrive in one event).
+const PEER_CLOSED: u8 = 4;
 
 /// Which way a task waits on a source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -354,7 +358,9 @@ pub(crate) fn clear_ready(shared: &Arc<Shared>, key: u64, dir: Dir) {
         if let Some(local) = l.borrow_mut().as_mut() {
             if Arc::ptr_eq(&local.shared, shared) {
                 if let Some(slot) = local.slot(key) {
-                    slot.ready &= !dir.bit();
+                    if !(matches!(dir, Dir::Read) && slot.ready & PEER_CLOSED != 0) {
+                        slot.ready &= !dir.bit();
+                    }
                 }
             }
         }
@@ -472,6 +478,9 @@ fn dispatch(events: &[epoll::Event], wakers: &mut Vec<Waker>) {
             let flags = ev.flags;
             let Some(slot) = local.slot(key) else { continue };
             let hup = flags.intersects(EventFlags::HUP | EventFlags::ERR);
+            if hup || flags.contains(EventFlags::RDHUP) {
+                slot.ready |= PEER_CLOSED;
+            }
             if hup || flags.intersects(EventFlags::IN | EventFlags::RDHUP | EventFlags::PRI) {
                 slot.ready |= READABLE;
                 wakers.extend(slot.reader.take());

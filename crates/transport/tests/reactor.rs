@@ -540,3 +540,25 @@ fn unix_pair_boxed() -> (LocalStream, Box<dyn Read + Send>) {
     let (s, peer) = unix_pair();
     (s, Box::new(peer))
 }
+
+#[test]
+fn data_and_end_of_stream_in_one_event_are_both_read() {
+    // The peer writes and shuts down its side before the reactor looks: one event carries
+    // both (IN | RDHUP). The short read of the data must not wait for another edge: none
+    // will come, and the end of the stream has to be seen.
+    let (tcp, mut tcp_peer) = tcp_pair();
+    let (unix, mut unix_peer) = unix_pair();
+    tcp_peer.write_all(b"ping").unwrap();
+    tcp_peer.shutdown(Shutdown::Write).unwrap();
+    unix_peer.write_all(b"ping").unwrap();
+    unix_peer.shutdown(Shutdown::Write).unwrap();
+    block_on(bounded(async {
+        tick().await; // the reactor takes the events before any read
+        for s in [&tcp, &unix] {
+            let mut got = Vec::new();
+            let mut s = s;
+            s.read_to_end(&mut got).await.unwrap();
+            assert_eq!(got, b"ping");
+        }
+    }));
+}
